@@ -1,0 +1,258 @@
+"""Synthetic survey sample: a Gaussian factor copula with ordinal thresholds.
+
+Method (details and assumptions in ``calibration/README.md``):
+
+1. Design cells (age group × gender × region) are drawn from the unweighted
+   joint distribution built in ``calibration.design``; age in years within group.
+2. Two correlated latent factors, ``ses`` (socio-economic and digital
+   resources) and ``att`` (attitude to SCS and the state), whose means shift
+   with age and gender.
+3. Every item j has a Gaussian latent Z_j = λ_j·F_factor(j) + c_j·ℓ + e_j,
+   where ℓ is the standardised log raking weight of the respondent's design cell.
+   ℓ carries exactly the information that the gap between Table A2's weighted
+   and unweighted columns holds about item j.
+4. Ordinal answers cut Z_j at thresholds that reproduce Table A2's unweighted
+   column among the respondents who were asked. "Don't know"/"rather not answer"
+   come from a separate non-response latent sharing a person-level reticence trait.
+5. SCS use is a multi-select: an engagement latent splits none / don't know /
+   user, and each user selects the systems whose latents pass their thresholds
+   (at least one). Sesame and Tencent share a substitution term, since the text's
+   19% using both is below what independence would give.
+6. Raking weights to Table A2's weighted margins, capped at 2.0.
+
+Thresholds are computed once on a large reference draw (``fit_population``)
+and shipped; any sample is then a draw from one fixed distribution.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.special import ndtri
+
+from calibration import design
+from calibration.items import ITEMS, Item
+
+PARAMS_DIR = Path(__file__).resolve().parent / "params"
+DEFAULT_PARAMS_FILE = PARAMS_DIR / "population_v1.json"
+
+# Standardisation constants for age (weighted mean/SD, Table A3) and gender.
+AGE_MEAN, AGE_SD = 31.21, 10.318
+MALE_MEAN = 0.5826
+
+USAGE_LATENTS = ("uses_sesame", "uses_tencent", "uses_other_commercial", "gov_pilot_participant")
+
+
+@dataclass
+class GeneratorParams:
+    """Parameters of the synthetic-sample generator (one JSON file ships with the package)."""
+
+    old_west_deficit: float = 0.3
+    old_west_female_deficit: float = 0.5
+    age_tilts: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    ses_on_age: float = 0.0
+    ses_on_male: float = 0.0
+    att_on_age: float = 0.0
+    factor_correlation: float = 0.3
+    reticence_loading: float = 0.5
+    st_substitution: float = 0.5
+    pilot_link: float = 0.8
+    loadings: dict[str, float] = field(default_factory=dict)
+    weight_loadings: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, list[float]] = field(default_factory=dict)
+    margins_unweighted: dict[str, list[float]] = field(default_factory=dict)
+    margins_weighted: dict[str, list[float]] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_PARAMS_FILE) -> GeneratorParams:
+        return cls(**json.loads(Path(path).read_text()))
+
+    def design_margins(self, column: str) -> design.DesignMargins:
+        source = self.margins_unweighted if column == "unweighted" else self.margins_weighted
+        return design.DesignMargins(
+            np.asarray(source["age_group"]),
+            np.asarray(source["male"]),
+            np.asarray(source["region"]),
+        )
+
+    def cell_shares(self) -> np.ndarray:
+        return design.unweighted_cell_shares(
+            self.design_margins("unweighted"), self.old_west_deficit, self.old_west_female_deficit
+        ).reshape(-1)
+
+    def cell_log_weights(self) -> np.ndarray:
+        """Standardised log raking weight of each of the 18 design cells (population level)."""
+        shares = self.cell_shares()
+        cells = np.arange(18)
+        weight = design.rake(
+            cells // 6 + 1,
+            (cells // 3) % 2,
+            cells % 3 + 1,
+            self.design_margins("weighted"),
+            base_weight=shares,
+        )
+        log_w = np.log(weight)
+        mean = shares @ log_w
+        return (log_w - mean) / np.sqrt(shares @ (log_w - mean) ** 2)
+
+
+@dataclass
+class Latents:
+    """Design variables and the Gaussian latents of one synthetic sample."""
+
+    age_group: np.ndarray
+    male: np.ndarray
+    region: np.ndarray
+    age: np.ndarray
+    log_weight: np.ndarray
+    z: dict[str, np.ndarray]
+    nonresponse: dict[str, np.ndarray]
+    uniforms: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.age)
+
+
+LATENT_NAMES = (
+    *[item.name for item in ITEMS],
+    "engagement",
+    *USAGE_LATENTS,
+    "lives_in_pilot_locality",
+)
+
+
+def simulate_latents(n: int, seed: int | np.random.SeedSequence, params: GeneratorParams) -> Latents:
+    """Draw design cells, factors and item latents (no thresholds applied yet).
+
+    Each block draws from its own child of one ``SeedSequence``, so common random
+    numbers hold across parameter values during calibration.
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        # A fresh copy: spawning advances the original's child counter, which
+        # would break common random numbers across repeated calls.
+        root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    else:
+        root = np.random.SeedSequence(seed)
+    design_ss, factor_ss, item_ss, nonresponse_ss, extra_ss = root.spawn(5)
+    rng = np.random.default_rng(design_ss)
+    cell = rng.choice(18, size=n, p=params.cell_shares())
+    age_group = (cell // 6 + 1).astype(np.int8)
+    male = ((cell // 3) % 2).astype(np.int8)
+    region = (cell % 3 + 1).astype(np.int8)
+    age = design.draw_age(rng, age_group, np.asarray(params.age_tilts))
+    log_weight = params.cell_log_weights()[cell]
+
+    rng = np.random.default_rng(factor_ss)
+    xi = rng.standard_normal((2, n))
+    age_std = (age - AGE_MEAN) / AGE_SD
+    rho = params.factor_correlation
+    factors = {
+        "ses": params.ses_on_age * age_std + params.ses_on_male * (male - MALE_MEAN) + xi[0],
+        "att": params.att_on_age * age_std + rho * xi[0] + np.sqrt(1 - rho**2) * xi[1],
+    }
+    rng = np.random.default_rng(item_ss)
+    noise = rng.standard_normal((len(LATENT_NAMES) + 1, n))
+    z: dict[str, np.ndarray] = {}
+    factor_of = {item.name: item.factor for item in ITEMS}
+    factor_of.update({"engagement": "ses", "uses_sesame": "ses", "uses_tencent": "ses"})
+    for k, name in enumerate(LATENT_NAMES):
+        value = noise[k] + params.weight_loadings.get(name, 0.0) * log_weight
+        if name in factor_of:
+            value = value + params.loadings.get(name, 0.0) * factors[factor_of[name]]
+        z[name] = value
+    substitution = params.st_substitution * noise[-1]
+    z["uses_sesame"] = z["uses_sesame"] + substitution
+    z["uses_tencent"] = z["uses_tencent"] - substitution
+    z["gov_pilot_participant"] = z["gov_pilot_participant"] + params.pilot_link * z["lives_in_pilot_locality"]
+
+    rng = np.random.default_rng(nonresponse_ss)
+    reticence = rng.standard_normal(n)
+    r = params.reticence_loading
+    nonresponse = {}
+    for item in ITEMS:
+        if item.nonresponse:
+            shift = params.weight_loadings.get(f"{item.name}#nonresponse", 0.0) * log_weight
+            nonresponse[item.name] = r * reticence + np.sqrt(1 - r**2) * rng.standard_normal(n) + shift
+    uniforms = np.random.default_rng(extra_ss).random((8, n))
+    return Latents(age_group, male, region, age, log_weight, z, nonresponse, uniforms)
+
+
+def cut(latent: np.ndarray, thresholds: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
+    """Map a latent to ordinal codes given K−1 increasing thresholds."""
+    index = np.searchsorted(np.asarray(thresholds), latent, side="right")
+    return np.asarray(codes, dtype=np.int16)[index]
+
+
+def quantile_thresholds(latent: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Thresholds putting ``shares`` (low to high, summing to 1) of ``latent`` in each category."""
+    cumulative = np.clip(np.cumsum(shares)[:-1], 1e-9, 1 - 1e-9)
+    if latent.size == 0:
+        return ndtri(cumulative)
+    return np.quantile(latent, cumulative)
+
+
+def select_usage(z: dict[str, np.ndarray], user: np.ndarray, thresholds: dict[str, float]) -> dict[str, np.ndarray]:
+    """Multi-select among users: systems whose latent passes its threshold, at least one."""
+    margin = np.stack([z[name] - thresholds[name] for name in USAGE_LATENTS])
+    chosen = margin > 0
+    forced = user & ~chosen.any(axis=0)
+    best = np.argmax(margin, axis=0)
+    chosen[best[forced], np.flatnonzero(forced)] = True
+    chosen &= user[None, :]
+    return {name: chosen[k] for k, name in enumerate(USAGE_LATENTS)}
+
+
+def fit_usage_thresholds(
+    z: dict[str, np.ndarray], user: np.ndarray, targets: dict[str, float], iterations: int = 30
+) -> dict[str, float]:
+    """Thresholds of the usage latents so that each system's share among all matches target.
+
+    The at-least-one rule adds forced selections, so the nominal share of each
+    latent is adjusted by fixed-point iteration.
+    """
+    n_user = max(int(user.sum()), 1)
+    share_all_users = n_user / len(user)
+    nominal = {name: targets[name] / share_all_users for name in USAGE_LATENTS}
+    thresholds: dict[str, float] = {}
+    for _ in range(iterations):
+        for name in USAGE_LATENTS:
+            p = float(np.clip(nominal[name], 1e-4, 1 - 1e-4))
+            thresholds[name] = float(np.quantile(z[name][user], 1 - p))
+        chosen = select_usage(z, user, thresholds)
+        for name in USAGE_LATENTS:
+            achieved = chosen[name].mean()
+            nominal[name] -= (achieved - targets[name]) / share_all_users
+    return thresholds
+
+
+def branch_masks(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Who was asked what (see ``calibration.items.BRANCHES``)."""
+    sesame = columns["uses_sesame"] == 1
+    tencent = columns["uses_tencent"] == 1
+    other = columns["uses_other_commercial"] == 1
+    return {
+        "all": np.ones_like(sesame),
+        "sesame_users": sesame,
+        "tencent_users": tencent,
+        "sesame_or_tencent_users": sesame | tencent,
+        "commercial_users": sesame | tencent | other,
+        "gov_pilot_participants": columns["gov_pilot_participant"] == 1,
+    }
+
+
+def apply_nonresponse(item: Item, nonresponse: np.ndarray, asked: np.ndarray, cutoffs: list[float]) -> np.ndarray:
+    """Non-response codes (−1, −2) or 0 for answered, given cutoffs on the non-response latent."""
+    out = np.zeros(len(nonresponse), dtype=np.int16)
+    upper = np.inf
+    for code, cutoff in zip(item.nonresponse, cutoffs, strict=True):
+        out[asked & (nonresponse > cutoff) & (nonresponse <= upper)] = code
+        upper = cutoff
+    return out

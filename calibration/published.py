@@ -1,0 +1,179 @@
+"""The seven published approval models of Kostka (2019, Table 4).
+
+Cells lost in the PDF extraction are handled explicitly (``status`` in
+``table4_ordered_logit.csv``):
+
+* **Urban, Models 3, 4, 5, 7** (coefficient lost, SE kept): imputed with the
+  mean of the three published urban coefficients (Models 1, 2, 6: 0.326, 0.320,
+  0.348). The cut points were estimated with urban in the model, so dropping
+  the term would shift every prediction by about 0.33 × 84% urban.
+* **Education = high, Model 2** (coefficient lost): Model 2's medium
+  coefficient plus Model 1's high-minus-medium gap (1.380 − 1.141).
+* **Model 5 education artefact**: coefficients near −13 against an almost
+  empty "no formal education" base (quasi-separation). Model 5 scores "none"
+  as "low", which keeps its predictions for everyone else unchanged.
+* **Garbled cut1 values** are used as read; the report checks each model's
+  implied approval distribution against Table A2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit
+
+from calibration.paper import DataFileError, read_table
+from sim.approval import CUT_NAMES, ApprovalModel, ApprovalRule, ModelSpecError
+from sim.ordered_logit import CutpointError
+
+DEMOGRAPHICS = (
+    "age", "income_2", "income_3", "male", "edu_2", "edu_3", "edu_4",
+    "urban", "region_central", "region_east",
+)  # fmt: skip
+
+# Table 4: each model is demographics plus one block (Section 4.3).
+MODEL_BLOCKS: dict[int, tuple[str, ...]] = {
+    1: (),
+    2: ("smartphone_time", "post_frequency"),
+    3: ("ccp_member", "gov_confidence"),
+    4: ("sesame_score", "relative_score"),
+    5: ("transparency", "received_info", "auto_joined", "fairness"),
+    6: ("advantages", "disadvantages"),
+    7: ("accountability", "abiding_regulations", "quality_of_life"),
+}
+
+MODEL_NAMES = tuple(f"model{k}" for k in MODEL_BLOCKS)
+DEFAULT_MODEL = "model1"
+DEFAULT_RULE = "default"
+IMPUTED_INCOME = {"income_group": "income_group_imputed"}
+PUBLISHED_URBAN_MODELS = (1, 2, 6)
+
+
+def model_terms(model: int) -> tuple[str, ...]:
+    """Regressors of a published model, in Table 4 order."""
+    return (*DEMOGRAPHICS, *MODEL_BLOCKS[model])
+
+
+def _coefficient_table(path: Path | None) -> pd.DataFrame:
+    if path is None:
+        return read_table("table4_ordered_logit.csv", ("model", "term", "coef", "se"))
+    return read_table(path.name, ("model", "term", "coef", "se"), directory=path.parent)
+
+
+def impute_missing(table: pd.DataFrame) -> pd.DataFrame:
+    """Fill the coefficients lost in extraction, as documented in this module."""
+    table = table.copy()
+    coef = table.set_index(["model", "term"])["coef"]
+
+    def lost(model: int, term: str) -> bool:
+        return (model, term) in coef.index and pd.isna(coef[(model, term)])
+
+    urban = np.mean([coef[(m, "urban")] for m in PUBLISHED_URBAN_MODELS])
+    for model in MODEL_BLOCKS:
+        if lost(model, "urban"):
+            coef[(model, "urban")] = urban
+    if lost(2, "edu_4"):
+        coef[(2, "edu_4")] = coef[(2, "edu_3")] + coef[(1, "edu_4")] - coef[(1, "edu_3")]
+    table["coef"] = coef.to_numpy()
+    return table
+
+
+def load_models(path: Path | None = None) -> dict[str, ApprovalModel]:
+    """Build the seven published models from the coefficient table.
+
+    Args:
+        path: Alternative CSV (tests); defaults to the shipped Table 4.
+
+    Raises:
+        DataFileError: If a model lacks a term or a cut point, or its cuts are
+            not strictly increasing.
+    """
+    raw = _coefficient_table(path)
+    source = path or Path("table4_ordered_logit.csv")
+    try:
+        raw["model"] = raw["model"].astype(int)
+    except (TypeError, ValueError) as err:
+        raise DataFileError(f"{source}: column 'model' must hold integers 1-7") from err
+    for model in MODEL_BLOCKS:
+        present = set(raw.loc[raw["model"] == model, "term"])
+        missing = [t for t in (*model_terms(model), *CUT_NAMES) if t not in present]
+        if missing:
+            raise DataFileError(f"{source}: model {model} is missing term(s) {missing}")
+    table = impute_missing(raw)
+    models = {}
+    for model in MODEL_BLOCKS:
+        rows = table[table["model"] == model].set_index("term")["coef"].astype(float)
+        terms = model_terms(model)
+        if rows[list(terms)].isna().any():
+            lost = [t for t in terms if pd.isna(rows[t])]
+            raise DataFileError(f"{source}: model {model} has no coefficient for {lost}")
+        try:
+            models[f"model{model}"] = ApprovalModel(
+                name=f"model{model}",
+                coefficients={t: float(rows[t]) for t in terms},
+                cuts=np.array([rows[c] for c in CUT_NAMES], dtype=float),
+                education_none_as_low=(model == 5),
+            )
+        except (CutpointError, ModelSpecError) as err:
+            raise DataFileError(f"{source}: {err}") from err
+    return models
+
+
+def anchored_model1_cuts(columns: dict[str, np.ndarray], weights: np.ndarray, target: np.ndarray) -> list[float]:
+    """Model 1's cut points re-anchored so its weighted implied distribution equals ``target``.
+
+    The slopes stay as published; each cut solves mean_w Λ(cut_k − xβ) = P(Y ≤ k)
+    on the whole sample (income refusers with their latent income). This is
+    the information the cut points carry: in-sample, an ordered logit's
+    implied marginal equals the observed one.
+    """
+    model = replace(load_models()[DEFAULT_MODEL], imputed_columns=IMPUTED_INCOME)
+    covariates = dict(columns)
+    covariates["income_group_imputed"] = columns["income_group_full"]
+    xb = model.linear_predictor(covariates)
+    w = weights / weights.sum()
+    cumulative = np.cumsum(target / target.sum())[:-1]
+    return [float(brentq(lambda c, p=p: float(w @ expit(c - xb)) - p, -30.0, 30.0)) for p in cumulative]
+
+
+def default_rule(params_file: Path | None = None) -> ApprovalRule:
+    """The default approval rule: Model 1 with cut points anchored to Table A2.
+
+    Everyone is scored (income refusers with their latent income group), so
+    nobody falls back. It will be replaced by the joint approval model.
+    """
+    from calibration.population import DEFAULT_PARAMS_FILE, GeneratorParams
+
+    params = GeneratorParams.load(params_file or DEFAULT_PARAMS_FILE)
+    published = load_models()[DEFAULT_MODEL]
+    anchored = replace(
+        published,
+        name="default",
+        cuts=np.asarray(params.meta["default_model_cuts"], dtype=float),
+        imputed_columns=IMPUTED_INCOME,
+    )
+    return ApprovalRule(primary=anchored, fallback=anchored)
+
+
+def approval_rule(name: str = DEFAULT_RULE, path: Path | None = None) -> ApprovalRule:
+    """The rule applying published model ``name`` on its subsample, Model 1 elsewhere.
+
+    ``"default"`` is the default approval rule (see ``default_rule``).
+
+    Raises:
+        ValueError: For an unknown model name.
+    """
+    if name == DEFAULT_RULE:
+        return default_rule()
+    if name not in MODEL_NAMES:
+        allowed = ", ".join((DEFAULT_RULE, *MODEL_NAMES))
+        raise ValueError(f"model: unknown model {name!r}; allowed: {allowed}")
+    models = load_models(path)
+    # Model 1 scores everyone outside the chosen model's subsample; income
+    # refusers (Table A2: 9.3%) keep the income group the generator drew for them.
+    fallback = replace(models[DEFAULT_MODEL], imputed_columns=IMPUTED_INCOME)
+    return ApprovalRule(primary=models[name], fallback=fallback)

@@ -1,0 +1,195 @@
+"""The ``scsim`` command line.
+
+Every user error (bad parameter, unreadable or malformed data file, unwritable
+output) ends with one line on stderr naming the field and what is allowed, and
+exit status 2; nothing already on disk is overwritten unless the new file was
+written completely first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An error caused by input, reported as one line without a traceback."""
+
+
+def positive_int(field: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= 1, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= 1, got {value}")
+        return value
+
+    return parse
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed: must be an integer in [0, 2**63), got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"--seed: must be an integer in [0, 2**63), got {value}")
+    return value
+
+
+def check_writable_file(path: Path, field: str) -> None:
+    """Fail early if ``path`` cannot be created (before any expensive work)."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.exists() and path.is_dir():
+        raise UserError(f"{field}: {path} is a directory; give a file path")
+    if not directory.is_dir():
+        raise UserError(f"{field}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise UserError(f"{field}: directory {directory} is not writable")
+
+
+def check_writable_dir(path: Path, field: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{field}: {path} exists and is not a directory")
+    parent = path if path.exists() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{field}: {path} is not writable")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def cmd_population(args: argparse.Namespace) -> int:
+    from calibration.published import approval_rule
+    from calibration.sample import generate_sample
+
+    out = Path(args.out)
+    if out.suffix != ".parquet":
+        raise UserError(f"--out: must end in .parquet, got {out.name!r}")
+    check_writable_file(out, "--out")
+    coefficients = Path(args.coefficients) if args.coefficients else None
+    if coefficients is not None and args.model == "default":
+        raise UserError("--coefficients: applies to a published model; also pass --model model1..model7")
+    rule = approval_rule(args.model, coefficients)
+    sample = generate_sample(args.n, args.seed, rule)
+    frame = sample.to_frame()
+    atomic_write(out, lambda tmp: frame.to_parquet(tmp, index=False))
+    print(
+        f"wrote {len(frame):,} respondents to {out} (approval: {args.model}; "
+        f"{sample.n_outside_primary:,} outside its subsample scored by Model 1)"
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from calibration.report import write_report
+
+    out = Path(args.out)
+    check_writable_dir(out, "--out")
+    facts = write_report(out, n=args.n, seed=args.seed)
+    outside_w = len(facts["cells_outside_weighted_tolerance"])
+    outside_u = len(facts["cells_outside_unweighted_tolerance"])
+    print(f"population report written to {out}/")
+    print("  report.md, marginals.csv, approval_by_model.csv, summary.json, population_report.png")
+    print(f"  margin of error at N=2,209: {facts['margin_of_error_pct_at_2209']:.2f}% (paper 2.22%)")
+    print(
+        f"  weighted age mean {facts['age_weighted_mean']:.2f}, SD {facts['age_weighted_sd']:.2f} (paper 31.21, 10.32)"
+    )
+    print(f"  Table A2 cells outside tolerance: weighted {outside_w}, unweighted {outside_u}")
+    for row in facts["models"]:
+        print(
+            f"  {row['model']}: n={row['n_subsample']:,}, implied approval max |diff| {row['max_abs_diff_pp']:.2f} pp"
+        )
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from calibration.fit_population import calibrate_population
+
+    out = Path(args.out)
+    check_writable_file(out, "--out")
+    params = calibrate_population(n=args.n, seed=args.seed, max_nfev=args.max_iterations, verbose=1)
+    atomic_write(out, params.save)
+    print(f"wrote generator parameters to {out} ({params.meta['runtime_seconds']} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from calibration.published import DEFAULT_RULE, MODEL_NAMES
+
+    parser = argparse.ArgumentParser(
+        prog="scsim",
+        description="Simulate public approval of China's social credit systems (Kostka 2019).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    population = sub.add_parser("population", help="write a synthetic survey sample (Parquet)")
+    population.add_argument("--n", type=positive_int("--n"), required=True, help="number of respondents (>= 1)")
+    population.add_argument("--seed", type=seed_int, default=0, help="root seed (default 0)")
+    population.add_argument("--out", required=True, help="output file, .parquet")
+    population.add_argument(
+        "--model",
+        default=DEFAULT_RULE,
+        help=f"approval rule: {DEFAULT_RULE} (Model 1, cuts anchored to Table A2) or a published "
+        f"model applied on its subsample with Model 1 elsewhere: {', '.join(MODEL_NAMES)}",
+    )
+    population.add_argument("--coefficients", help="alternative Table 4 CSV (same columns as the shipped one)")
+    population.set_defaults(func=cmd_population)
+
+    report = sub.add_parser("report", help="calibrated t=0 population report against the paper")
+    report.add_argument("--out", required=True, help="output directory")
+    report.add_argument("--n", type=positive_int("--n"), default=200_000, help="respondents (default 200,000)")
+    report.add_argument("--seed", type=seed_int, default=1)
+    report.set_defaults(func=cmd_report)
+
+    calibrate = sub.add_parser("calibrate", help="re-run the calibration of the synthetic-sample generator")
+    calibrate.add_argument("--out", required=True, help="output parameter file (.json)")
+    calibrate.add_argument("--n", type=positive_int("--n"), default=60_000, help="optimiser sample size")
+    calibrate.add_argument("--seed", type=seed_int, default=20180401)
+    calibrate.add_argument("--max-iterations", type=positive_int("--max-iterations"), default=30)
+    calibrate.set_defaults(func=cmd_calibrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from calibration.paper import DataFileError
+
+    parser = build_parser()
+
+    def one_line_error(message: str) -> None:
+        print(f"scsim: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+    parser.error = one_line_error  # type: ignore[method-assign]
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for subparser in action.choices.values():
+            subparser.error = one_line_error  # type: ignore[method-assign]
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UserError, DataFileError, ValueError, OSError) as err:
+        print(f"scsim: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

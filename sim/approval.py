@@ -1,0 +1,219 @@
+"""Approval rules: the paper's ordered logits applied to citizens' covariates.
+
+Each published model of Kostka (2019, Table 4) was fit on its own subsample:
+respondents who were asked every item of the model's block and answered it
+("I don't know" and "I'd rather not answer" were treated as missing, Table A3
+note c). ``ApprovalModel`` knows its terms, and so which citizens it covers;
+``ApprovalRule`` applies a chosen model to the citizens it covers and a
+fallback model (Model 1 by default) to everyone else, and reports how many
+fell back.
+
+Covariates are passed as a mapping from the public column names (the schema
+of ``scsim population``) to integer or float arrays. Inside the engine "not
+asked" is the sentinel ``NOT_ASKED`` (−9); −1 is "I don't know" and −2
+"I'd rather not answer", as in the public schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.ordered_logit import categorize, category_probabilities, check_cuts
+
+NOT_ASKED = -9
+
+Covariates = Mapping[str, np.ndarray]
+
+
+def _dummy(column: str, level: int) -> Callable[[Covariates], np.ndarray]:
+    return lambda c: (np.asarray(c[column]) == level).astype(float)
+
+
+def _value(column: str) -> Callable[[Covariates], np.ndarray]:
+    return lambda c: np.asarray(c[column], dtype=float)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One regressor of Table 4: how to compute it and which codes are valid."""
+
+    column: str
+    compute: Callable[[Covariates], np.ndarray]
+    min_valid: int = 0
+
+
+# Term codings follow Section 3.2 and Table A3 of the paper (see NOTES.md).
+TERMS: dict[str, Term] = {
+    "age": Term("age", _value("age"), 14),
+    "income_2": Term("income_group", _dummy("income_group", 2), 1),
+    "income_3": Term("income_group", _dummy("income_group", 3), 1),
+    "male": Term("male", _value("male"), 0),
+    "edu_2": Term("education", _dummy("education", 2), 1),
+    "edu_3": Term("education", _dummy("education", 3), 1),
+    "edu_4": Term("education", _dummy("education", 4), 1),
+    "urban": Term("urban", _value("urban"), 0),
+    "region_central": Term("region", _dummy("region", 2), 1),
+    "region_east": Term("region", _dummy("region", 3), 1),
+    # 0 = "no smartphone" was not part of Model 2's 1-6 scale (Table A3 note c).
+    "smartphone_time": Term("smartphone_time", _value("smartphone_time"), 1),
+    "post_frequency": Term("post_frequency", _value("post_frequency"), 1),
+    "ccp_member": Term("ccp_member", _value("ccp_member"), 0),
+    "gov_confidence": Term("gov_confidence", _value("gov_confidence"), 1),
+    "sesame_score": Term("sesame_score_band", _value("sesame_score_band"), 1),
+    "relative_score": Term("relative_score", _value("relative_score"), 1),
+    "transparency": Term("transparency", _value("transparency"), 1),
+    "received_info": Term("received_info", _value("received_info"), 0),
+    "auto_joined": Term("auto_joined", _value("auto_joined"), 0),
+    "fairness": Term("fairness", _value("fairness"), 1),
+    "advantages": Term("advantages", _value("advantages"), 0),
+    "disadvantages": Term("disadvantages", _value("disadvantages"), 0),
+    "accountability": Term("accountability", _value("accountability"), 1),
+    "abiding_regulations": Term("abiding_regulations", _value("abiding_regulations"), 1),
+    "quality_of_life": Term("quality_of_life", _value("quality_of_life"), 1),
+}
+
+CUT_NAMES = ("cut1", "cut2", "cut3", "cut4")
+
+
+class ModelSpecError(ValueError):
+    """Raised when a coefficient table cannot define a valid model."""
+
+
+@dataclass(frozen=True)
+class ApprovalModel:
+    """An ordered logit over named terms.
+
+    Attributes:
+        name: Identifier, e.g. ``"model1"``.
+        coefficients: Term name → coefficient.
+        cuts: Four strictly increasing thresholds (Stata convention).
+        education_none_as_low: Score "no formal education" as "low". Needed for
+            Model 5, whose education coefficients (≈ −13) are a quasi-separation
+            artefact of an almost empty base category (NOTES.md).
+        imputed_columns: Public column → column holding a value to use where the
+            public one is missing. Used only for the fallback model, so that every
+            citizen gets an approval (e.g. income refusers keep their latent
+            income group).
+        source_columns: Public column → column to read instead, for every
+            citizen. The joint model reads each citizen's full state (what they
+            would answer if asked), not the survey's branching.
+    """
+
+    name: str
+    coefficients: Mapping[str, float]
+    cuts: np.ndarray
+    education_none_as_low: bool = False
+    imputed_columns: Mapping[str, str] = field(default_factory=dict)
+    source_columns: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.coefficients) - set(TERMS))
+        if unknown:
+            raise ModelSpecError(f"{self.name}: unknown term(s) {unknown}; allowed terms are {sorted(TERMS)}")
+        for term, value in self.coefficients.items():
+            if not np.isfinite(value):
+                raise ModelSpecError(f"{self.name}: coefficient of {term} is not finite")
+        object.__setattr__(self, "cuts", check_cuts(self.cuts, f"{self.name} cuts"))
+        if self.cuts.size != len(CUT_NAMES):
+            raise ModelSpecError(f"{self.name}: needs 4 cut points, got {self.cuts.size}")
+
+    @property
+    def terms(self) -> list[str]:
+        return list(self.coefficients)
+
+    @property
+    def columns(self) -> list[str]:
+        return sorted({TERMS[t].column for t in self.terms})
+
+    def _resolved(self, covariates: Covariates) -> dict[str, np.ndarray]:
+        resolved = {col: np.asarray(covariates[self.source_columns.get(col, col)]) for col in self.columns}
+        for col, substitute in self.imputed_columns.items():
+            if col in resolved and substitute in covariates:
+                missing = resolved[col] < TERMS_MIN_BY_COLUMN[col]
+                resolved[col] = np.where(missing, np.asarray(covariates[substitute]), resolved[col])
+        if self.education_none_as_low and "education" in resolved:
+            resolved["education"] = np.maximum(resolved["education"], 2)
+        return resolved
+
+    def in_subsample(self, covariates: Covariates) -> np.ndarray:
+        """Boolean mask of the citizens this model can score."""
+        resolved = self._resolved(covariates)
+        n = len(next(iter(resolved.values())))
+        mask = np.ones(n, dtype=bool)
+        for term in self.terms:
+            spec = TERMS[term]
+            mask &= resolved[spec.column] >= spec.min_valid
+        return mask
+
+    def linear_predictor(self, covariates: Covariates) -> np.ndarray:
+        """xβ for every citizen (meaningful only inside the subsample)."""
+        resolved = self._resolved(covariates)
+        n = len(next(iter(resolved.values())))
+        xb = np.zeros(n)
+        for term, beta in self.coefficients.items():
+            xb += beta * TERMS[term].compute(resolved)
+        return xb
+
+    def design_matrix(self, covariates: Covariates) -> np.ndarray:
+        """Regressors (n, terms), in the order of ``coefficients``."""
+        resolved = self._resolved(covariates)
+        return np.column_stack([TERMS[term].compute(resolved) for term in self.terms])
+
+    def probabilities(self, covariates: Covariates) -> np.ndarray:
+        """Category probabilities (n, 5) for every citizen."""
+        return category_probabilities(self.linear_predictor(covariates), self.cuts)
+
+
+TERMS_MIN_BY_COLUMN: dict[str, int] = {}
+for _term in TERMS.values():
+    TERMS_MIN_BY_COLUMN[_term.column] = max(TERMS_MIN_BY_COLUMN.get(_term.column, _term.min_valid), _term.min_valid)
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    """Approval categories and which model produced each."""
+
+    approval: np.ndarray
+    used_primary: np.ndarray
+    n_fallback: int
+    linear_predictor: np.ndarray
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """A primary model applied on its subsample, with a fallback for the rest."""
+
+    primary: ApprovalModel
+    fallback: ApprovalModel
+
+    def in_primary(self, covariates: Covariates) -> np.ndarray:
+        return self.primary.in_subsample(covariates)
+
+    def probabilities(self, covariates: Covariates) -> tuple[np.ndarray, np.ndarray]:
+        """Category probabilities (n, 5) and the primary-model mask."""
+        primary = self.in_primary(covariates)
+        probs = self.fallback.probabilities(covariates)
+        if primary.any():
+            probs[primary] = self.primary.probabilities(covariates)[primary]
+        return probs, primary
+
+    def apply(self, covariates: Covariates, latent: np.ndarray) -> ApprovalResult:
+        """Approval for every citizen, keeping each citizen's persistent ε.
+
+        Args:
+            covariates: Public columns (and any imputation columns).
+            latent: Persistent standard-logistic draws, one per citizen.
+
+        Returns:
+            The approval categories, the primary mask and the fallback count.
+        """
+        primary = self.in_primary(covariates)
+        xb_primary = self.primary.linear_predictor(covariates)
+        xb_fallback = self.fallback.linear_predictor(covariates)
+        approval = categorize(xb_fallback, latent, self.fallback.cuts)
+        approval[primary] = categorize(xb_primary[primary], latent[primary], self.primary.cuts)
+        xb = np.where(primary, xb_primary, xb_fallback)
+        return ApprovalResult(approval, primary, int((~primary).sum()), xb)
