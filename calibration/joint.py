@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration.published import DEMOGRAPHICS, load_models
-from sim.approval import NOT_ASKED, ApprovalModel
+from sim.approval import NOT_ASKED, ApprovalModel, ApprovalRule
 
 PARAMS_FILE = Path(__file__).resolve().parent / "params" / "joint_v1.json"
 
@@ -109,6 +109,12 @@ class JointParams:
         """
         theta = rng.multivariate_normal(self.vector(), np.asarray(self.covariance), method="cholesky")
         return model_from_vector(theta)
+
+
+def default_rule(path: Path = PARAMS_FILE) -> ApprovalRule:
+    """The default approval rule of the simulation: the joint model, for everyone."""
+    model = JointParams.load(path).model()
+    return ApprovalRule(primary=model, fallback=model)
 
 
 def model_from_vector(theta: np.ndarray) -> ApprovalModel:

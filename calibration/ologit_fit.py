@@ -46,7 +46,7 @@ def _index_derivatives(
     u = F * (1 - F)
     v = u * (1 - 2 * F)
     padded = np.hstack([np.zeros((n, 1)), F, np.ones((n, 1))])
-    p = np.clip(np.diff(padded, axis=1), 1e-300, None)
+    p = np.clip(np.diff(padded, axis=1), 1e-15, None)
     ratio = labels / p
     loglik = np.sum(labels * np.log(p), axis=1)
     gradient = u * (ratio[:, :m] - ratio[:, 1:])
@@ -99,8 +99,9 @@ def fit_ordered_logit(
     loglik_rows, grad_a, diag_a, off_a, _ = evaluate(beta, cuts)
     loglik = float(w @ loglik_rows)
     converged = False
-    iteration = 0
-    for iteration in range(1, max_iter + 1):
+    iterations = 0
+    while iterations < max_iter:
+        iterations += 1
         gradient = np.concatenate([-(X.T @ (w * grad_a.sum(axis=1))), w @ grad_a])
         # Row sums of the tridiagonal Hessian in a give the β–cut and β–β blocks.
         row_sums = diag_a.copy()
@@ -138,4 +139,4 @@ def fit_ordered_logit(
             converged = True
             break
     covariance = np.linalg.pinv(-hessian)
-    return OrderedLogitFit(beta, cuts, covariance, loglik, iteration, converged)
+    return OrderedLogitFit(beta, cuts, covariance, loglik, iterations, converged)

@@ -37,7 +37,7 @@ from calibration import design
 from calibration.items import ITEMS, Item
 
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
-DEFAULT_PARAMS_FILE = PARAMS_DIR / "population_v1.json"
+DEFAULT_PARAMS_FILE = PARAMS_DIR / "population_v2.json"
 
 # Standardisation constants for age (weighted mean/SD, Table A3) and gender.
 AGE_MEAN, AGE_SD = 31.21, 10.318
@@ -61,6 +61,7 @@ class GeneratorParams:
     st_substitution: float = 0.5
     pilot_link: float = 0.8
     loadings: dict[str, float] = field(default_factory=dict)
+    cross_loadings: dict[str, float] = field(default_factory=dict)
     weight_loadings: dict[str, float] = field(default_factory=dict)
     thresholds: dict[str, list[float]] = field(default_factory=dict)
     margins_unweighted: dict[str, list[float]] = field(default_factory=dict)
@@ -115,6 +116,7 @@ class Latents:
     z: dict[str, np.ndarray]
     nonresponse: dict[str, np.ndarray]
     uniforms: np.ndarray
+    factors: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -162,11 +164,14 @@ def simulate_latents(n: int, seed: int | np.random.SeedSequence, params: Generat
     noise = rng.standard_normal((len(LATENT_NAMES) + 1, n))
     z: dict[str, np.ndarray] = {}
     factor_of = {item.name: item.factor for item in ITEMS}
-    factor_of.update({"engagement": "ses", "uses_sesame": "ses", "uses_tencent": "ses"})
+    factor_of.update({"engagement": "ses", "uses_sesame": "ses", "uses_tencent": "ses", "uses_other_commercial": "ses"})
     for k, name in enumerate(LATENT_NAMES):
         value = noise[k] + params.weight_loadings.get(name, 0.0) * log_weight
         if name in factor_of:
-            value = value + params.loadings.get(name, 0.0) * factors[factor_of[name]]
+            own = factor_of[name]
+            other = "att" if own == "ses" else "ses"
+            value = value + params.loadings.get(name, 0.0) * factors[own]
+            value = value + params.cross_loadings.get(name, 0.0) * factors[other]
         z[name] = value
     substitution = params.st_substitution * noise[-1]
     z["uses_sesame"] = z["uses_sesame"] + substitution
@@ -182,7 +187,7 @@ def simulate_latents(n: int, seed: int | np.random.SeedSequence, params: Generat
             shift = params.weight_loadings.get(f"{item.name}#nonresponse", 0.0) * log_weight
             nonresponse[item.name] = r * reticence + np.sqrt(1 - r**2) * rng.standard_normal(n) + shift
     uniforms = np.random.default_rng(extra_ss).random((8, n))
-    return Latents(age_group, male, region, age, log_weight, z, nonresponse, uniforms)
+    return Latents(age_group, male, region, age, log_weight, z, nonresponse, uniforms, factors)
 
 
 def cut(latent: np.ndarray, thresholds: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:

@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.special import expit
 
 from calibration.paper import DataFileError, read_table
 from sim.approval import CUT_NAMES, ApprovalModel, ApprovalRule, ModelSpecError
@@ -123,51 +121,18 @@ def load_models(path: Path | None = None) -> dict[str, ApprovalModel]:
     return models
 
 
-def anchored_model1_cuts(columns: dict[str, np.ndarray], weights: np.ndarray, target: np.ndarray) -> list[float]:
-    """Model 1's cut points re-anchored so its weighted implied distribution equals ``target``.
-
-    The slopes stay as published; each cut solves mean_w Λ(cut_k − xβ) = P(Y ≤ k)
-    on the whole sample (income refusers with their latent income). This is
-    the information the cut points carry: in-sample, an ordered logit's
-    implied marginal equals the observed one.
-    """
-    model = replace(load_models()[DEFAULT_MODEL], imputed_columns=IMPUTED_INCOME)
-    covariates = dict(columns)
-    covariates["income_group_imputed"] = columns["income_group_full"]
-    xb = model.linear_predictor(covariates)
-    w = weights / weights.sum()
-    cumulative = np.cumsum(target / target.sum())[:-1]
-    return [float(brentq(lambda c, p=p: float(w @ expit(c - xb)) - p, -30.0, 30.0)) for p in cumulative]
-
-
-def default_rule(params_file: Path | None = None) -> ApprovalRule:
-    """The default approval rule: Model 1 with cut points anchored to Table A2.
-
-    Everyone is scored (income refusers with their latent income group), so
-    nobody falls back. It will be replaced by the joint approval model.
-    """
-    from calibration.population import DEFAULT_PARAMS_FILE, GeneratorParams
-
-    params = GeneratorParams.load(params_file or DEFAULT_PARAMS_FILE)
-    published = load_models()[DEFAULT_MODEL]
-    anchored = replace(
-        published,
-        name="default",
-        cuts=np.asarray(params.meta["default_model_cuts"], dtype=float),
-        imputed_columns=IMPUTED_INCOME,
-    )
-    return ApprovalRule(primary=anchored, fallback=anchored)
-
-
 def approval_rule(name: str = DEFAULT_RULE, path: Path | None = None) -> ApprovalRule:
     """The rule applying published model ``name`` on its subsample, Model 1 elsewhere.
 
-    ``"default"`` is the default approval rule (see ``default_rule``).
+    ``"default"`` is the simulation's default rule, the joint approval model
+    (``calibration.joint``).
 
     Raises:
         ValueError: For an unknown model name.
     """
     if name == DEFAULT_RULE:
+        from calibration.joint import default_rule
+
         return default_rule()
     if name not in MODEL_NAMES:
         allowed = ", ".join((DEFAULT_RULE, *MODEL_NAMES))

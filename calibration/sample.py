@@ -90,11 +90,12 @@ def realise(
                 upper = np.cumsum(shares)
                 thresholds[key] = [float(np.quantile(latent, 1 - u)) for u in upper]
             nonresponse = apply_nonresponse(item, latents.nonresponse[item.name], asked, thresholds[key])
+        latent = z[item.name]
         if fitting:
             substantive = np.array([targets[item.name][code] for code in item.codes])
             answered = asked & (nonresponse == 0)
-            thresholds[item.name] = list(quantile_thresholds(z[item.name][answered], substantive / substantive.sum()))
-        value = cut(z[item.name], thresholds[item.name], item.codes)
+            thresholds[item.name] = list(quantile_thresholds(latent[answered], substantive / substantive.sum()))
+        value = cut(latent, thresholds[item.name], item.codes)
         answer[asked] = np.where(nonresponse[asked] != 0, nonresponse[asked], value[asked])
         columns[item.name] = answer
         # What each respondent would answer if asked: refusers still have an
@@ -191,10 +192,16 @@ def generate_sample(n: int, seed: int, rule: ApprovalRule, params: GeneratorPara
 
 
 def approval_covariates(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Columns as the approval models read them (income refusers keep their latent income)."""
+    """Columns as the approval models read them.
+
+    Adds the imputed income of refusers (for the Model 1 fallback) and the full
+    state the joint model reads (``calibration.joint.joint_state``).
+    """
+    from calibration.joint import with_joint_state
+
     covariates = dict(columns)
     covariates["income_group_imputed"] = columns["income_group_full"]
-    return covariates
+    return with_joint_state(covariates)
 
 
 def draw_citizens(sample: SyntheticSample, n: int, seed: int) -> np.ndarray:

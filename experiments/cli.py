@@ -123,13 +123,48 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from calibration.fit_population import calibrate_population
+    if args.report:
+        return calibrate_report(Path(args.report), args.n, args.seed)
+    return calibrate_refit(Path(args.params_dir), args.seed, args.iterations)
 
-    out = Path(args.out)
-    check_writable_file(out, "--out")
-    params = calibrate_population(n=args.n, seed=args.seed, max_nfev=args.max_iterations, verbose=1)
-    atomic_write(out, params.save)
-    print(f"wrote generator parameters to {out} ({params.meta['runtime_seconds']} s)")
+
+def calibrate_report(out: Path, n: int, seed: int) -> int:
+    from calibration.joint_report import write_joint_report
+
+    check_writable_dir(out, "--report")
+    report = write_joint_report(out, n=n, seed=seed)
+    summary = report["summary"]["coefficients"]
+    print(f"joint-model calibration report written to {out}/ (calibration.json, table4_refits.csv, *.png)")
+    print(
+        f"  Table 4 coefficients (status ok, Model 5 education excluded), n={summary['n']}: "
+        f"{100 * summary['within_1se']:.1f}% within 1 SE, {100 * summary['within_2se']:.1f}% within 2 SE; "
+        f"significant signs kept {summary['significant_sign_kept']}/{summary['significant']}"
+    )
+    print(f"  approval distribution max |diff| {report['approval_max_abs_diff_pp']:.2f} pp (weighted, vs Table A2)")
+    print(f"  A4 tolerances max |diff| {report['tolerance_max_abs_diff']:.3f}")
+    return 0
+
+
+def calibrate_refit(directory: Path, seed: int, iterations: int) -> int:
+    from calibration.fit_joint import calibrate_all, calibrate_joint
+    from calibration.fit_population import calibrate_population, polish_small_branch
+    from calibration.joint import PARAMS_FILE
+
+    check_writable_dir(directory, "--params-dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    print("stage 1/5: generator against Tables A2, A4 and the text facts (N = 60,000)", flush=True)
+    generator = calibrate_population(n=60_000, seed=seed, max_nfev=iterations)
+    print("stage 2/5: generator polish (N = 150,000)", flush=True)
+    generator = calibrate_population(n=150_000, seed=seed, max_nfev=max(iterations // 2, 1), start=generator)
+    print("stage 3/5: joint model with the generator fixed (Table 4 by indirect inference)", flush=True)
+    joint, _, _ = calibrate_joint(generator=generator, iterations=2 * iterations)
+    print("stage 4/5: generator correlations and joint model together", flush=True)
+    generator, joint = calibrate_all(generator, joint, seed=seed + 2, iterations=2 * iterations)
+    print("stage 5/5: government-pilot score weight loading at N = 1,000,000", flush=True)
+    generator = polish_small_branch(generator, "gov_relative_score", seed=seed + 3)
+    atomic_write(directory / "population_v2.json", generator.save)
+    atomic_write(directory / PARAMS_FILE.name, joint.save)
+    print(f"wrote {directory}/population_v2.json and {directory}/{PARAMS_FILE.name}")
     return 0
 
 
@@ -149,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     population.add_argument(
         "--model",
         default=DEFAULT_RULE,
-        help=f"approval rule: {DEFAULT_RULE} (Model 1, cuts anchored to Table A2) or a published "
+        help=f"approval rule: {DEFAULT_RULE} (the joint approval model) or a published "
         f"model applied on its subsample with Model 1 elsewhere: {', '.join(MODEL_NAMES)}",
     )
     population.add_argument("--coefficients", help="alternative Table 4 CSV (same columns as the shipped one)")
@@ -161,11 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=seed_int, default=1)
     report.set_defaults(func=cmd_report)
 
-    calibrate = sub.add_parser("calibrate", help="re-run the calibration of the synthetic-sample generator")
-    calibrate.add_argument("--out", required=True, help="output parameter file (.json)")
-    calibrate.add_argument("--n", type=positive_int("--n"), default=60_000, help="optimiser sample size")
+    calibrate = sub.add_parser("calibrate", help="joint-model calibration: report from shipped parameters, or refit")
+    mode = calibrate.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--report", metavar="DIR", help="rebuild the calibration evidence from the shipped parameters")
+    mode.add_argument("--refit", action="store_true", help="re-run the whole calibration (about 17 minutes on 2 cores)")
+    calibrate.add_argument("--n", type=positive_int("--n"), default=50_000, help="report: simulated sample size")
     calibrate.add_argument("--seed", type=seed_int, default=20180401)
-    calibrate.add_argument("--max-iterations", type=positive_int("--max-iterations"), default=30)
+    calibrate.add_argument("--iterations", type=positive_int("--iterations"), default=15, help="refit: LM iterations")
+    calibrate.add_argument("--params-dir", default=str(Path(__file__).resolve().parents[1] / "calibration" / "params"))
     calibrate.set_defaults(func=cmd_calibrate)
     return parser
 
