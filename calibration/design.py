@@ -10,9 +10,9 @@ only its three margins (Table A2, unweighted column). We build it by iterative
 proportional fitting from a seed table that encodes what footnote 7 says about
 the fieldwork: older Western respondents were hard to reach (factor
 ``old_west_deficit`` < 1), and the gender quota was dropped for them so they
-are mostly men (factor ``old_west_female_deficit`` < 1). ``old_west_deficit``
-is the one free parameter; it is set so that the raked weights reproduce the
-published margin of error.
+are mostly men (factor ``old_west_female_deficit`` < 1). Both factors are
+documented assumptions (0.5): raking weights depend only on the margins, so
+they barely move the design effect.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ Method (details and assumptions in ``calibration/README.md``):
    joint distribution built in ``calibration.design``; age in years within group.
 2. Two correlated latent factors, ``ses`` (socio-economic and digital
    resources) and ``att`` (attitude to SCS and the state), whose means shift
-   with age and gender.
+   with age and gender. Each item loads on its own factor and, for the 16
+   items the joint calibration frees, on the other one (``cross_loadings``).
 3. Every item j has a Gaussian latent Z_j = λ_j·F_factor(j) + c_j·ℓ + e_j,
    where ℓ is the standardised log raking weight of the respondent's design cell.
    ℓ carries exactly the information that the gap between Table A2's weighted
@@ -116,7 +117,6 @@ class Latents:
     z: dict[str, np.ndarray]
     nonresponse: dict[str, np.ndarray]
     uniforms: np.ndarray
-    factors: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -187,7 +187,7 @@ def simulate_latents(n: int, seed: int | np.random.SeedSequence, params: Generat
             shift = params.weight_loadings.get(f"{item.name}#nonresponse", 0.0) * log_weight
             nonresponse[item.name] = r * reticence + np.sqrt(1 - r**2) * rng.standard_normal(n) + shift
     uniforms = np.random.default_rng(extra_ss).random((8, n))
-    return Latents(age_group, male, region, age, log_weight, z, nonresponse, uniforms, factors)
+    return Latents(age_group, male, region, age, log_weight, z, nonresponse, uniforms)
 
 
 def cut(latent: np.ndarray, thresholds: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:

@@ -129,3 +129,17 @@ def test_missing_coefficient_file(tmp_path):
         str(tmp_path / "nope.csv"),
     )
     assert_one_line_error(result, "nope.csv", "not found")
+
+
+def test_calibrate_report_small(tmp_path):
+    out = tmp_path / "calib"
+    result = run("calibrate", "--report", str(out), "--n", "6000", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert "within 1 SE" in result.stdout
+    for name in ("calibration.json", "table4_refits.csv", "forest.png", "marginals.png"):
+        assert (out / name).exists()
+
+
+def test_calibrate_needs_a_mode():
+    result = run("calibrate")
+    assert_one_line_error(result, "--report", "--refit")
