@@ -72,6 +72,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -168,6 +171,36 @@ def calibrate_refit(directory: Path, seed: int, iterations: int) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from experiments.scenario import load_scenario
+    from experiments.simulation import Simulation
+
+    scenario = load_scenario(args.scenario)
+    out = Path(args.out)
+    check_writable_dir(out, "--out")
+    simulation = Simulation(scenario, n=args.n, seed=args.seed)
+    results = simulation.run(months=args.months, replications=args.replications, progress=True)
+    results.save(out)
+    series = results.series("share_approve")
+    start, end = 100 * series.iloc[0].mean(), 100 * series.iloc[-1].mean()
+    print(f"{scenario.name}: share approving {start:.2f}% at month 0, {end:.2f}% at month {args.months}")
+    print(f"wrote {out}/trajectory.parquet, {out}/manifest.json, {out}/trajectory.png")
+    return 0
+
+
+def non_negative_int(field: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= 0, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= 0, got {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from calibration.published import DEFAULT_RULE, MODEL_NAMES
 
@@ -195,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--n", type=positive_int("--n"), default=200_000, help="respondents (default 200,000)")
     report.add_argument("--seed", type=seed_int, default=1)
     report.set_defaults(func=cmd_report)
+
+    run = sub.add_parser("run", help="simulate a scenario month by month")
+    run.add_argument("scenario", help="scenario TOML file, or a shipped name (baseline, punitive_shift, ...)")
+    run.add_argument("--out", required=True, help="output directory")
+    run.add_argument("--n", type=positive_int("--n"), default=100_000, help="citizens (default 100,000)")
+    run.add_argument("--months", type=non_negative_int("--months"), default=60, help="months (default 60)")
+    run.add_argument("--replications", type=positive_int("--replications"), default=10, help="default 10")
+    run.add_argument("--seed", type=seed_int, default=0)
+    run.set_defaults(func=cmd_run)
 
     calibrate = sub.add_parser("calibrate", help="joint-model calibration: report from shipped parameters, or refit")
     mode = calibrate.add_mutually_exclusive_group(required=True)

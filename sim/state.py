@@ -1,0 +1,165 @@
+"""The citizens' state as a structure of arrays (one NumPy array per attribute).
+
+``covariates`` holds the current values of the approval model's regressors,
+keyed by their public names (``fairness``, ``advantages``, ...); ``baseline``
+keeps the t = 0 values, which switched-off channels hold fixed and recovery
+processes return to. Everything else is the machinery the policy and
+perception stages need: scores, experience timers, list status, awareness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.network import homophilous_ties
+from sim.params import ADVANTAGE_TYPES, SimulationParams
+from sim.scores import SESAME_EDGES, TENCENT_EDGES, ScoreState, initial_scores
+
+# Regressors of the joint approval model, as read from the citizen's full state.
+COVARIATES = (
+    "age", "income_group", "male", "education", "urban", "region", "smartphone_time",
+    "post_frequency", "ccp_member", "gov_confidence", "sesame_score_band", "relative_score",
+    "transparency", "received_info", "auto_joined", "fairness", "advantages", "disadvantages",
+    "accountability", "abiding_regulations", "quality_of_life",
+)  # fmt: skip
+FUNCTIONS = ("accountability", "abiding_regulations", "quality_of_life")
+PILOT_EDGES = np.array([0.0, 1000.0])  # a pilot score on a 0–1000 percentile scale
+BASE_COVERAGE = 0.43  # share living in the 42 pilot localities in 2018 (Section 4)
+FUNCTION_RANGES = {"accountability": (1, 5), "abiding_regulations": (1, 4), "quality_of_life": (1, 5)}
+
+
+@dataclass
+class Population:
+    """What the engine needs to start: the citizens' full t = 0 state.
+
+    Attributes:
+        covariates: Each regressor of ``COVARIATES`` for every citizen (full state).
+        uses_sesame, uses_tencent, uses_other_commercial: System use (0/1).
+        lives_in_pilot_locality, gov_pilot_participant: Pilot residence and awareness.
+        tencent_score_band: Full-state Tencent band 1–9.
+        sesame_band_shares, tencent_band_shares: Stationary band distributions.
+    """
+
+    covariates: dict[str, np.ndarray]
+    uses_sesame: np.ndarray
+    uses_tencent: np.ndarray
+    uses_other_commercial: np.ndarray
+    lives_in_pilot_locality: np.ndarray
+    gov_pilot_participant: np.ndarray
+    tencent_score_band: np.ndarray
+    sesame_band_shares: np.ndarray
+    tencent_band_shares: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.uses_sesame)
+
+
+@dataclass
+class CitizenState:
+    """All citizens, one array per attribute."""
+
+    covariates: dict[str, np.ndarray]
+    baseline: dict[str, np.ndarray]
+    sesame_or_tencent: np.ndarray
+    commercial: np.ndarray
+    pilot_order: np.ndarray
+    resident: np.ndarray
+    initially_resident: np.ndarray
+    aware: np.ndarray
+    sesame: ScoreState
+    tencent: ScoreState
+    pilot: ScoreState
+    ties: np.ndarray
+    initial_latent: np.ndarray
+    approval_latent: np.ndarray
+    months_since_advantage: np.ndarray
+    months_since_disadvantage: np.ndarray
+    advantage_propensity: np.ndarray
+    disadvantage_propensity: np.ndarray
+    listed_months_left: np.ndarray
+    wrongly_listed: np.ndarray
+    sanctions: np.ndarray
+    redlisted_months_left: np.ndarray
+    fairness_loss: np.ndarray
+    benefits_this_month: dict[str, np.ndarray] = field(default_factory=dict)
+    group_cache: dict[str, np.ndarray] = field(default_factory=dict)
+    month: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.approval_latent)
+
+    @property
+    def listed(self) -> np.ndarray:
+        return self.listed_months_left > 0
+
+    def best_latent(self) -> np.ndarray:
+        """Each user's score latent on a common scale (the better of their systems)."""
+        uses_sesame = self.baseline["uses_sesame"] == 1
+        uses_tencent = self.baseline["uses_tencent"] == 1
+        latent = np.where(uses_sesame, self.sesame.latent(), -np.inf)
+        latent = np.where(uses_tencent, np.maximum(latent, self.tencent.latent()), latent)
+        return np.where(np.isfinite(latent), latent, self.sesame.latent())
+
+
+def initial_state(population: Population, params: SimulationParams, rng: np.random.Generator) -> CitizenState:
+    """Build the t = 0 state (scores placed in reported bands, ties, persistent draws).
+
+    Experience timers, propensities and list status are set by
+    ``sim.policy.calibrate_baseline``, which makes the baseline stationary.
+    """
+    n = population.n
+    covariates = {name: np.asarray(values, dtype=np.float64).copy() for name, values in population.covariates.items()}
+    baseline = {name: values.copy() for name, values in covariates.items()}
+    baseline["uses_sesame"] = np.asarray(population.uses_sesame)
+    baseline["uses_tencent"] = np.asarray(population.uses_tencent)
+    sesame_or_tencent = (population.uses_sesame == 1) | (population.uses_tencent == 1)
+    commercial = sesame_or_tencent | (population.uses_other_commercial == 1)
+    sesame_band = np.asarray(population.covariates["sesame_score_band"], dtype=np.int64)
+    sesame = initial_scores(rng, sesame_band, population.sesame_band_shares, SESAME_EDGES, params.scores)
+    tencent_band = np.asarray(population.tencent_score_band, dtype=np.int64)
+    tencent = initial_scores(rng, tencent_band, population.tencent_band_shares, TENCENT_EDGES, params.scores)
+    # Government pilots score residents on their own scale (0–1000 here, as a
+    # percentile); it moves with the same monthly conduct as the commercial scores.
+    pilot = initial_scores(rng, np.ones(n, dtype=np.int64), np.array([1.0]), PILOT_EDGES, params.scores)
+    resident = np.asarray(population.lives_in_pilot_locality) == 1
+    # Coverage expands in a fixed random order over non-residents, so raising the
+    # coverage lever adds localities without reshuffling who already lives in one;
+    # at the 2018 value (43%, Section 4) exactly the initial residents are covered.
+    order = rng.random(n)
+    pilot_order = np.where(resident, order * BASE_COVERAGE, BASE_COVERAGE + order * (1 - BASE_COVERAGE))
+    ties = homophilous_ties(
+        rng, covariates["region"], covariates["urban"], covariates["age"], int(params.dynamics.network_degree)
+    )
+    zeros = np.zeros(n, dtype=np.int32)
+    state = CitizenState(
+        covariates=covariates,
+        baseline=baseline,
+        sesame_or_tencent=sesame_or_tencent,
+        commercial=commercial,
+        pilot_order=pilot_order,
+        resident=resident.copy(),
+        initially_resident=resident,
+        aware=np.asarray(population.gov_pilot_participant) == 1,
+        sesame=sesame,
+        tencent=tencent,
+        pilot=pilot,
+        ties=ties,
+        initial_latent=np.zeros(n),
+        approval_latent=rng.logistic(size=n),
+        months_since_advantage=zeros.copy(),
+        months_since_disadvantage=zeros.copy(),
+        advantage_propensity=np.zeros(n),
+        disadvantage_propensity=np.zeros(n),
+        listed_months_left=zeros.copy(),
+        wrongly_listed=np.zeros(n, dtype=bool),
+        sanctions=np.zeros(n, dtype=np.int8),
+        redlisted_months_left=zeros.copy(),
+        fairness_loss=np.zeros(n),
+        benefits_this_month={name: np.zeros(n, dtype=bool) for name in ADVANTAGE_TYPES},
+    )
+    state.initial_latent = state.best_latent()
+    return state

@@ -1,0 +1,187 @@
+"""Citizen dynamics: stage invariants, channels, direction of effects, stationarity."""
+
+from dataclasses import fields, replace
+
+import numpy as np
+import pytest
+
+from calibration.citizens import build_population, engine_approval_model
+from sim.model import SCSModel
+from sim.ordered_logit import categorize
+from sim.params import Channels, PolicyLevers, SimulationParams
+from sim.perceptions import step_perceptions
+from sim.policy import PolicyEvents, advantage_hazard, benefit_probabilities, disadvantage_hazard
+from sim.state import FUNCTIONS
+
+CHANNEL_COVARIATES = {
+    "disadvantage": ("disadvantages",),
+    "fairness": ("fairness",),
+    "relative_score": ("relative_score",),
+    "awareness": ("received_info",),
+    "benefits": ("advantages",),
+    "transparency": ("transparency",),
+    "framing": FUNCTIONS,
+}
+# Levers that exercise every channel at once.
+STRESS = {
+    "blacklist_rate": 0.5,
+    "false_positive_rate": 0.02,
+    "sanction_breadth": 3,
+    "algorithm_transparency": 1.0,
+    "media_framing": -1.0,
+    "pilot_coverage": 0.9,
+    "threshold_credit": 900,
+}
+
+
+@pytest.fixture(scope="module")
+def population():
+    return build_population(20_000, 5)
+
+
+@pytest.fixture(scope="module")
+def approval_model():
+    return engine_approval_model()
+
+
+def run(population, approval_model, months=24, seed=3, channels=None, levers=None, schedule=()):
+    params = SimulationParams(channels=channels or Channels(), levers=levers or PolicyLevers())
+    return SCSModel(population, approval_model, params, schedule, seed=seed).run(months)
+
+
+def test_stage_invariants(population, approval_model):
+    model = run(population, approval_model, months=18, schedule=[(6, STRESS)])
+    state = model.state
+    assert np.all((state.sesame.score() >= 350) & (state.sesame.score() <= 950))
+    assert np.all((state.tencent.score() >= 0) & (state.tencent.score() <= 850))
+    hazards = advantage_hazard(benefit_probabilities(state, model.levers), model.baseline.advantage_scale)
+    assert np.all((hazards >= 0) & (hazards <= 1))
+    disadvantage = disadvantage_hazard(state, model.levers, model.baseline.disadvantage_scale)
+    assert np.all((disadvantage >= 0) & (disadvantage <= 1))
+    # List status and sanctions agree; only residents are listed; wrongful ⊂ listed.
+    assert np.array_equal(state.sanctions > 0, state.listed)
+    assert np.all(state.sanctions[state.listed] == 3)
+    assert not np.any(state.listed & ~state.resident)
+    assert not np.any(state.wrongly_listed & ~state.listed)
+    assert np.all(state.covariates["disadvantages"][state.listed] == 1)
+    for name, (low, high) in {"fairness": (1, 4), "transparency": (1, 3), "relative_score": (1, 5)}.items():
+        values = state.covariates[name]
+        assert values.min() >= low and values.max() <= high
+    assert set(np.unique(model.approval)) <= {1, 2, 3, 4, 5}
+    metrics = model.metrics()
+    total = sum(metrics[f"all|share_{k}"] for k in range(1, 6))
+    assert total == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("channel", [f.name for f in fields(Channels)])
+def test_each_channel_switch_holds_its_covariates(population, approval_model, channel):
+    off = run(population, approval_model, channels=replace(Channels(), **{channel: False}), schedule=[(3, STRESS)])
+    on = run(population, approval_model, schedule=[(3, STRESS)])
+    for name in CHANNEL_COVARIATES[channel]:
+        np.testing.assert_array_equal(off.state.covariates[name], off.state.baseline[name])
+        assert not np.array_equal(on.state.covariates[name], on.state.baseline[name]), name
+
+
+def test_sanctions_never_raise_approval(population, approval_model):
+    """Same month, same draws: citizens sanctioned in one copy never approve more than in the other."""
+    model = SCSModel(population, approval_model, SimulationParams(), seed=8)
+    model.run(3)
+    rng = np.random.default_rng(0)
+    target = model.state.resident & ~model.state.listed & (rng.random(model.state.n) < 0.3)
+    approvals = []
+    for sanctioned in (False, True):
+        state = _copy_state(model.state)
+        if sanctioned:
+            state.listed_months_left[target] = 24
+            state.sanctions[target] = 3
+        events = PolicyEvents(
+            newly_listed=target if sanctioned else np.zeros(state.n, bool),
+            newly_wrongly_listed=np.zeros(state.n, bool),
+            advantage=np.zeros(state.n, bool),
+            disadvantage=state.listed.copy(),
+            benefits={},
+        )
+        for _ in range(6):
+            step_perceptions(
+                state, events, model.levers, model.params.dynamics, Channels(), model.baseline, np.random.default_rng(1)
+            )
+        xb = approval_model.linear_predictor(state.covariates)
+        approvals.append(categorize(xb, state.approval_latent, approval_model.cuts))
+    assert np.all(approvals[1][target] <= approvals[0][target])
+    assert np.any(approvals[1][target] < approvals[0][target])
+
+
+def test_harsher_sanctions_never_raise_sanctioned_approval(population, approval_model):
+    light = run(population, approval_model, months=30, seed=4, schedule=[(1, {"blacklist_rate": 0.3})])
+    harsh = run(
+        population, approval_model, months=30, seed=4, schedule=[(1, {"blacklist_rate": 0.3, "sanction_breadth": 3})]
+    )
+    listed = light.state.listed & harsh.state.listed
+    assert listed.sum() > 50
+    assert harsh.approval[listed].mean() <= light.approval[listed].mean()
+
+
+def test_baseline_is_stationary(population, approval_model):
+    model = run(population, approval_model, months=36, seed=6)
+    start, end = model.datacollector.get_model_vars_dataframe()["metrics"].iloc[[0, -1]]
+    assert abs(end["all|share_approve"] - start["all|share_approve"]) < 0.01
+    assert abs(end["all|share_advantages"] - start["all|share_advantages"]) < 0.015
+    assert abs(end["all|share_disadvantages"] - start["all|share_disadvantages"]) < 0.015
+
+
+def test_t0_matches_population(population, approval_model):
+    model = SCSModel(population, approval_model, SimulationParams(), seed=1)
+    metrics = model.metrics()
+    users = (population.uses_sesame == 1) | (population.uses_tencent == 1)
+    assert metrics["all|share_advantages"] == pytest.approx(population.covariates["advantages"][users].mean())
+    assert 0.78 < metrics["all|share_approve"] < 0.82  # Table A2 weighted: 80.0%
+
+
+def test_same_seed_identical(population, approval_model):
+    a = run(population, approval_model, months=6, seed=11)
+    b = run(population, approval_model, months=6, seed=11)
+    c = run(population, approval_model, months=6, seed=12)
+    np.testing.assert_array_equal(a.approval, b.approval)
+    np.testing.assert_equal(a.metrics(), b.metrics())
+    assert a.metrics()["all|share_approve"] != c.metrics()["all|share_approve"]
+
+
+def _copy_state(state):
+    copied = replace(state)
+    copied.covariates = {k: v.copy() for k, v in state.covariates.items()}
+    for name in ("listed_months_left", "sanctions", "wrongly_listed", "months_since_advantage",
+                 "months_since_disadvantage", "fairness_loss", "aware"):  # fmt: skip
+        setattr(copied, name, getattr(state, name).copy())
+    return copied
+
+
+def test_metrics_match_direct_counts(population, approval_model):
+    model = run(population, approval_model, months=3, schedule=[(1, STRESS)])
+    state, approval, metrics = model.state, model.approval, model.metrics()
+    users = state.sesame_or_tencent
+    checks = {
+        "all": np.ones(state.n, bool),
+        "urban=0": state.covariates["urban"] == 0,
+        "education=1": state.covariates["education"] == 1,
+        "age_group=3": state.covariates["age"] >= 51,
+        "blacklisted=1": state.listed,
+        "gov_pilot_participant=1": state.aware,
+        "commercial_user=1": state.commercial,
+    }
+    for group, mask in checks.items():
+        assert metrics[f"{group}|share_5"] == pytest.approx(np.mean(approval[mask] == 5))
+        assert metrics[f"{group}|share_approve"] == pytest.approx(np.mean(approval[mask] >= 4))
+        assert metrics[f"{group}|mean_approval"] == pytest.approx(approval[mask].mean())
+        assert metrics[f"{group}|share_blacklisted"] == pytest.approx(state.listed[mask].mean())
+        expected = state.covariates["disadvantages"][mask & users].mean()
+        assert metrics[f"{group}|share_disadvantages"] == pytest.approx(expected)
+
+
+def test_pilot_score_moves_with_conduct_and_redlists_reward_the_top(population, approval_model):
+    model = run(population, approval_model, months=12, schedule=[(1, {"redlist_rate": 0.5})])
+    state = model.state
+    score = state.pilot.score()
+    assert score.min() >= 0 and score.max() <= 1000
+    redlisted = state.redlisted_months_left > 0
+    assert redlisted.any() and not np.any(redlisted & ~state.resident) and not np.any(redlisted & state.listed)
+    assert np.median(score[redlisted]) > np.median(score[state.resident])
