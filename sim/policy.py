@@ -10,6 +10,7 @@ stays at its t = 0 value (Table A2: 87.6%), and likewise for disadvantages
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,7 +116,7 @@ def score_paths(state: CitizenState, params: SimulationParams, rng: np.random.Ge
     return paths
 
 
-def _solve_scale(none_given_scale: callable, mask: np.ndarray, target: float) -> float:
+def _solve_scale(none_given_scale: Callable[[float], np.ndarray], mask: np.ndarray, target: float) -> float:
     """Scale such that the mean share with an experience in the window, over ``mask``, is ``target``."""
     if not mask.any() or target <= 0:
         return 0.0
