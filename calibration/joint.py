@@ -30,6 +30,7 @@ import numpy as np
 
 from calibration.published import DEMOGRAPHICS, load_models
 from sim.approval import NOT_ASKED, ApprovalModel, ApprovalRule
+from sim.state import COVARIATES
 
 PARAMS_FILE = Path(__file__).resolve().parent / "params" / "joint_v1.json"
 
@@ -40,13 +41,8 @@ BLOCK_TERMS = (
 )  # fmt: skip
 JOINT_TERMS = (*DEMOGRAPHICS, *BLOCK_TERMS)
 
-# Columns of the public schema the joint model reads (from the citizen's full state).
-STATE_COLUMNS = (
-    "age", "income_group", "male", "education", "urban", "region", "smartphone_time",
-    "post_frequency", "ccp_member", "gov_confidence", "sesame_score_band", "relative_score",
-    "transparency", "received_info", "auto_joined", "fairness", "advantages", "disadvantages",
-    "accountability", "abiding_regulations", "quality_of_life",
-)  # fmt: skip
+# Columns of the public schema the joint model reads (the engine's covariates).
+STATE_COLUMNS = COVARIATES
 
 
 def joint_state(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

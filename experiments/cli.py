@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from experiments.store import atomic_write
 
 EXIT_USAGE = 2
 
@@ -22,17 +23,23 @@ class UserError(Exception):
     """An error caused by input, reported as one line without a traceback."""
 
 
-def positive_int(field: str) -> Callable[[str], int]:
+def int_at_least(field: str, minimum: int) -> Callable[[str], int]:
+    """argparse type: an integer >= ``minimum``, with a one-line message naming ``field``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= 1, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= 1, got {value}")
+            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= {minimum}, got {value}")
         return value
 
     return parse
+
+
+def positive_int(field: str) -> Callable[[str], int]:
+    return int_at_least(field, 1)
 
 
 def seed_int(text: str) -> int:
@@ -64,21 +71,6 @@ def check_writable_dir(path: Path, field: str) -> None:
         parent = parent.parent
     if not os.access(parent, os.W_OK):
         raise UserError(f"{field}: {path} is not writable")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def cmd_population(args: argparse.Namespace) -> int:
@@ -188,19 +180,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def non_negative_int(field: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= 0, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= 0, got {value}")
-        return value
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     from calibration.published import DEFAULT_RULE, MODEL_NAMES
 
@@ -233,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario TOML file, or a shipped name (baseline, punitive_shift, ...)")
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--n", type=positive_int("--n"), default=100_000, help="citizens (default 100,000)")
-    run.add_argument("--months", type=non_negative_int("--months"), default=60, help="months (default 60)")
+    run.add_argument("--months", type=int_at_least("--months", 0), default=60, help="months (default 60)")
     run.add_argument("--replications", type=positive_int("--replications"), default=10, help="default 10")
     run.add_argument("--seed", type=seed_int, default=0)
     run.set_defaults(func=cmd_run)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -69,7 +70,8 @@ def _umask() -> int:
     return umask
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write to a temporary file beside ``path`` and rename it into place (nothing half-written)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -85,11 +87,11 @@ def write_results(results, out: Path) -> None:
     """Write ``trajectory.parquet``, ``manifest.json`` and ``trajectory.png`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     frame = results.frame[list(TRAJECTORY_COLUMNS)]
-    _atomic(out / "trajectory.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_write(out / "trajectory.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
     text = json.dumps(manifest(results), indent=1, default=float) + "\n"
-    _atomic(out / "manifest.json", lambda tmp: tmp.write_text(text))
+    atomic_write(out / "manifest.json", lambda tmp: tmp.write_text(text))
     fig = results.plot()
-    _atomic(out / "trajectory.png", lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(out / "trajectory.png", lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
 
 
