@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= results
 
-.PHONY: run test install install-dev lint clean
+.PHONY: run report test install install-dev lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 
 run: install
+	$(BIN)/scsim forecast --out $(OUT)/forecast
+
+report: install
 	$(BIN)/scsim report --out $(OUT)/population
 
 lint: install-dev

@@ -180,6 +180,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from experiments.forecast import run_forecast
+    from experiments.forecast_report import write_forecast
+    from experiments.scenario import load_scenario
+
+    baseline, shift = load_scenario(args.baseline), load_scenario(args.shift)
+    out = Path(args.out)
+    check_writable_dir(out, "--out")
+    workers = min(2, os.cpu_count() or 1)
+    result, frames = run_forecast(
+        baseline, shift, args.n, args.months, args.replications, args.seed, progress=True, workers=workers
+    )
+    write_forecast(result, frames, out)
+    low, high = result["ci95"]
+    print(
+        f"{shift.name} vs {baseline.name}: share approving at month {args.months} {result['shift_share']:.2f}% vs "
+        f"{result['baseline_share']:.2f}%, effect {result['effect_pp']:+.2f} pp (95% {low:+.2f} to {high:+.2f}): "
+        f"{result['verdict']}"
+    )
+    for name, value in result["channels"].items():
+        print(
+            f"  channel {name}: {value['effect_pp']:+.2f} pp (95% {value['ci95'][0]:+.2f} to {value['ci95'][1]:+.2f})"
+        )
+    print(f"wrote {out}/forecast.json, forecast.md and figures")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from calibration.published import DEFAULT_RULE, MODEL_NAMES
 
@@ -216,6 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replications", type=positive_int("--replications"), default=10, help="default 10")
     run.add_argument("--seed", type=seed_int, default=0)
     run.set_defaults(func=cmd_run)
+
+    forecast = sub.add_parser("forecast", help="test the paper's forecast: punitive shift against baseline")
+    forecast.add_argument("--baseline", default="baseline", help="baseline scenario (name or TOML)")
+    forecast.add_argument("--shift", default="punitive_shift", help="shift scenario (name or TOML)")
+    forecast.add_argument("--out", required=True, help="output directory")
+    forecast.add_argument("--n", type=positive_int("--n"), default=20_000, help="citizens (default 20,000)")
+    forecast.add_argument("--months", type=positive_int("--months"), default=60, help="months (default 60)")
+    forecast.add_argument("--replications", type=positive_int("--replications"), default=10, help="default 10")
+    forecast.add_argument("--seed", type=seed_int, default=0)
+    forecast.set_defaults(func=cmd_forecast)
 
     calibrate = sub.add_parser("calibrate", help="joint-model calibration: report from shipped parameters, or refit")
     mode = calibrate.add_mutually_exclusive_group(required=True)

@@ -35,8 +35,8 @@ def _bounded_model(name: str, cls: type, optional: bool) -> type[BaseModel]:
     return create_model(name, __config__=ConfigDict(extra="forbid"), **spec)
 
 
-LeversModel = _bounded_model("Levers", PolicyLevers, optional=False)
-DynamicsModel = _bounded_model("Dynamics", DynamicsParams, optional=False)
+LeversModel = _bounded_model("LeversModel", PolicyLevers, optional=False)
+DynamicsModel = _bounded_model("DynamicsModel", DynamicsParams, optional=False)
 ChangeLevers = _bounded_model("ChangeLevers", PolicyLevers, optional=True)
 ChannelsModel = create_model(
     "ChannelsModel",

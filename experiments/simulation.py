@@ -60,7 +60,9 @@ def run_replicate(
     draw_parameters: bool = False,
     progress: tqdm | None = None,
 ) -> pd.DataFrame:
-    """One replicate of a scenario, as tidy rows."""
+    """One replicate of a scenario, as tidy rows (the same ``seed`` always gives the same rows)."""
+    # Spawn from a copy: spawning advances the original's child counter.
+    seed = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
     population_ss, model_ss, parameter_ss = seed.spawn(3)
     population = build_population(n, population_ss)
     approval = engine_approval_model(rng=np.random.default_rng(parameter_ss) if draw_parameters else None)

@@ -73,10 +73,13 @@ def step_perceptions(
         moved = base["relative_score"] + dynamics.relative_sensitivity * relative
         cov["relative_score"] = np.where(state.sesame_or_tencent, np.clip(moved, 1, 5), base["relative_score"])
 
+    # Drawn whether or not the channel is on, so that runs differing only in
+    # their channels use the same random numbers (paired contrasts).
+    u_learn, u_forget = rng.random(state.n), rng.random(state.n)
     if channels.awareness:
         sanctioned = state.listed
-        learn = state.resident & ~state.aware & (rng.random(state.n) < baseline.awareness_rate)
-        forget = state.aware & state.resident & ~sanctioned & (rng.random(state.n) < dynamics.awareness_forgetting)
+        learn = state.resident & ~state.aware & (u_learn < baseline.awareness_rate)
+        forget = state.aware & state.resident & ~sanctioned & (u_forget < dynamics.awareness_forgetting)
         state.aware = (state.aware | learn | sanctioned) & ~forget
         # Information campaigns reach the newly covered: residents of localities
         # added after 2018 who learn of their pilot have received information.
