@@ -217,6 +217,10 @@ def run_forecast(
         "channel_interaction_pp": interaction,
         "all_channels_off": {"effect_pp": all_off["effect_pp"], "ci95": all_off["ci95"]},
         "subgroups": subgroups,
+        "subgroups_note": (
+            "blacklisted and gov_pilot_participant are states, not fixed traits: the shift changes who is in "
+            "them, so their effects compare different people and are compositional, not causal"
+        ),
         "dose_response": dose_response,
         "replications": replications,
         "seed": seed,

@@ -115,6 +115,10 @@ def summary_markdown(result: dict[str, object]) -> str:
         ],
         f"| interaction (total − sum alone) | {result['channel_interaction_pp']:+.2f} | | |",
         "",
+        "**Who loses most.** Effects by subgroup are in `subgroups.png`. Being blacklisted or aware of a "
+        "pilot is a state the shift itself changes, so those two comparisons involve different people and are "
+        "compositional, not causal.",
+        "",
         "**Dose–response** (blacklisting rate as a multiple of 2018): "
         + ", ".join(f"{d['multiplier']}×: {d['effect_pp']:+.2f} pp" for d in result["dose_response"])
         + ".",
