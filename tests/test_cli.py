@@ -1,27 +1,14 @@
 """The `scsim` command line: outputs and one-line errors for bad input."""
 
 import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from cli_helpers import assert_one_line_error
+from cli_helpers import run_cli as run
 
 from calibration.items import SCHEMA_COLUMNS
 from calibration.paper import DATA_DIR
-
-
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], capture_output=True, text=True, cwd=cwd)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_population_writes_schema_and_is_reproducible(tmp_path):

@@ -1,11 +1,11 @@
 """Scenarios (TOML validation), `scsim run` outputs, manifest, reproducibility, plots."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from cli_helpers import assert_one_line_error as one_line_error
+from cli_helpers import run_cli
 from matplotlib.figure import Figure
 
 from experiments.plots import plot_categories, plot_subgroups, plot_trajectories
@@ -14,19 +14,6 @@ from experiments.simulation import Simulation
 from experiments.store import TRAJECTORY_COLUMNS, read_trajectory
 
 SHIPPED = ("baseline", "punitive_shift", "benefit_expansion", "transparency")
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], capture_output=True, text=True)
-
-
-def one_line_error(result, *fragments):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
