@@ -184,13 +184,7 @@ def calibrate_joint(
     fit = levenberg_marquardt(
         binding.residuals, binding.initial_theta(), iterations=iterations, step=1e-4, verbose=verbose
     )
-    beta, cuts = binding.unpack(fit.x)
-    params = JointParams(
-        coefficients=dict(zip(JOINT_TERMS, map(float, beta), strict=True)),
-        cuts=[float(c) for c in cuts],
-        parameter_names=[*JOINT_TERMS, "cut1", "log_cut_gap2", "log_cut_gap3", "log_cut_gap4"],
-    )
-    params.covariance = parameter_covariance(binding, fit.x).tolist()
+    params = joint_params(binding, fit.x)
     params.meta = {
         "version": "joint_v1",
         "seed": seed,
@@ -201,6 +195,17 @@ def calibrate_joint(
         "runtime_seconds": round(time.perf_counter() - started, 1),
     }
     return params, binding, fit.x
+
+
+def joint_params(binding: BindingFunction, theta: np.ndarray) -> JointParams:
+    """Joint parameters at θ, with the delta-method covariance of the estimator."""
+    beta, cuts = binding.unpack(theta)
+    return JointParams(
+        coefficients=dict(zip(JOINT_TERMS, map(float, beta), strict=True)),
+        cuts=[float(c) for c in cuts],
+        covariance=parameter_covariance(binding, theta).tolist(),
+        parameter_names=[*JOINT_TERMS, "cut1", "log_cut_gap2", "log_cut_gap3", "log_cut_gap4"],
+    )
 
 
 def parameter_covariance(binding: BindingFunction, theta: np.ndarray, step: float = 1e-4) -> np.ndarray:
@@ -311,13 +316,7 @@ def calibrate_all(
 
     reference = Objective(fitted_generator, reference_n, seed + 1).evaluate(fitted_generator)
     fitted_generator.thresholds = {k: [float(x) for x in v] for k, v in reference["thresholds"].items()}
-    beta, cuts = binding.unpack(joint_theta)
-    joint = JointParams(
-        coefficients=dict(zip(JOINT_TERMS, map(float, beta), strict=True)),
-        cuts=[float(c) for c in cuts],
-        parameter_names=[*JOINT_TERMS, "cut1", "log_cut_gap2", "log_cut_gap3", "log_cut_gap4"],
-    )
-    joint.covariance = parameter_covariance(binding, joint_theta).tolist()
+    joint = joint_params(binding, joint_theta)
     runtime = round(time.perf_counter() - started, 1)
     fitted_generator.meta.update(
         {"version": "population_v2", "joint_seed": seed, "joint_n": n, "joint_runtime_seconds": runtime}

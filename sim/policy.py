@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 from scipy.special import ndtri
 
 from sim.params import ADVANTAGE_TYPES, DynamicsParams, PolicyLevers, SimulationParams
-from sim.scores import SESAME_EDGES, to_score
+from sim.scores import SESAME_EDGES, step_scores, to_score
 from sim.state import CitizenState
 
 # Relative monthly frequency of each benefit type among eligible users
@@ -101,18 +101,13 @@ def disadvantage_hazard(
 
 def score_paths(state: CitizenState, params: SimulationParams, rng: np.random.Generator, months: int) -> list:
     """Future best-score latents under the baseline score dynamics (for calibration only)."""
-    rho, s = params.scores.persistence, np.sqrt(params.scores.deviation_share)
-    sesame, tencent = state.sesame.deviation.copy(), state.tencent.deviation.copy()
-    uses_sesame, uses_tencent = state.baseline["uses_sesame"] == 1, state.baseline["uses_tencent"] == 1
+    sesame, tencent = state.sesame, state.tencent
     paths = []
     for _ in range(months):
         shock = rng.standard_normal(state.n)
-        sesame = rho * sesame + np.sqrt(1 - rho**2) * s * shock
-        tencent = rho * tencent + np.sqrt(1 - rho**2) * s * shock
-        latent_s, latent_t = state.sesame.level + sesame, state.tencent.level + tencent
-        best = np.where(uses_sesame, latent_s, -np.inf)
-        best = np.where(uses_tencent, np.maximum(best, latent_t), best)
-        paths.append(np.where(np.isfinite(best), best, latent_s))
+        sesame, _ = step_scores(sesame, params.scores, rng, shock)
+        tencent, _ = step_scores(tencent, params.scores, rng, shock)
+        paths.append(state.best_latent(sesame, tencent))
     return paths
 
 
@@ -237,20 +232,24 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     return Baseline(advantage_scale, disadvantage_scale, awareness_rate)
 
 
-def listing_inflow(params: SimulationParams) -> float:
-    """Monthly probability that a pilot resident is newly blacklisted (conduct or wrongful)."""
+def listing_inflows(params: SimulationParams) -> tuple[float, float]:
+    """Monthly probabilities that a pilot resident is newly blacklisted: (for conduct, wrongly)."""
     levers = params.levers
     conduct = params.scores.default_rate * levers.blacklist_rate
     wrongful = levers.false_positive_rate * (1 - params.scores.default_rate)
-    return conduct + wrongful
+    return conduct, wrongful
+
+
+def listing_inflow(params: SimulationParams) -> float:
+    """Monthly probability that a pilot resident is newly blacklisted (conduct or wrongful)."""
+    return sum(listing_inflows(params))
 
 
 def _initial_lists(state: CitizenState, params: SimulationParams, rng: np.random.Generator) -> None:
     """Black- and redlists at their steady state under the t = 0 levers."""
     levers = params.levers
     duration = round(levers.delisting_months)
-    inflow_conduct = params.scores.default_rate * levers.blacklist_rate
-    inflow_wrongful = levers.false_positive_rate * (1 - params.scores.default_rate)
+    inflow_conduct, inflow_wrongful = listing_inflows(params)
     # Only residents who are not listed can be listed, so the steady state is
     # inflow·duration / (1 + inflow·duration).
     load = (inflow_conduct + inflow_wrongful) * duration

@@ -96,13 +96,16 @@ class CitizenState:
     def listed(self) -> np.ndarray:
         return self.listed_months_left > 0
 
-    def best_latent(self) -> np.ndarray:
-        """Each user's score latent on a common scale (the better of their systems)."""
-        uses_sesame = self.baseline["uses_sesame"] == 1
-        uses_tencent = self.baseline["uses_tencent"] == 1
-        latent = np.where(uses_sesame, self.sesame.latent(), -np.inf)
-        latent = np.where(uses_tencent, np.maximum(latent, self.tencent.latent()), latent)
-        return np.where(np.isfinite(latent), latent, self.sesame.latent())
+    def best_latent(self, sesame: ScoreState | None = None, tencent: ScoreState | None = None) -> np.ndarray:
+        """Each user's score latent on a common scale (the better of their systems).
+
+        ``sesame`` and ``tencent`` default to the current scores; calibration passes future ones.
+        """
+        sesame_latent = (sesame or self.sesame).latent()
+        tencent_latent = (tencent or self.tencent).latent()
+        latent = np.where(self.baseline["uses_sesame"] == 1, sesame_latent, -np.inf)
+        latent = np.where(self.baseline["uses_tencent"] == 1, np.maximum(latent, tencent_latent), latent)
+        return np.where(np.isfinite(latent), latent, sesame_latent)
 
 
 def initial_state(population: Population, params: SimulationParams, rng: np.random.Generator) -> CitizenState:
