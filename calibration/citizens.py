@@ -6,12 +6,26 @@ from dataclasses import replace
 
 import numpy as np
 
-from calibration.fit_population import a2_targets
 from calibration.joint import JointParams, joint_state
-from calibration.published import approval_rule
+from calibration.population import GeneratorParams, seed_sequence
+from calibration.rules import approval_rule
 from calibration.sample import draw_citizens, generate_sample
+from calibration.targets import a2_targets
 from sim.approval import ApprovalModel
 from sim.state import COVARIATES, Population
+
+
+def check_parameter_files() -> None:
+    """Load and check both calibrated parameter files (``$SCSIM_PARAMS_DIR`` or the shipped ones).
+
+    A run can call this before it starts work, so that a bad file fails at
+    once, as one line, rather than after progress output.
+
+    Raises:
+        ParameterFileError: For the first problem found.
+    """
+    GeneratorParams.load()
+    JointParams.load()
 
 
 def band_shares(variable: str) -> np.ndarray:
@@ -22,11 +36,18 @@ def band_shares(variable: str) -> np.ndarray:
 
 
 def build_population(n: int, seed: int | np.random.SeedSequence) -> Population:
-    """``n`` citizens with their full t = 0 state, drawn ∝ survey weight from a synthetic sample of size n."""
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    sample_ss, draw_ss = root.spawn(2)
-    sample = generate_sample(n, int(sample_ss.generate_state(1)[0]), approval_rule("model1"))
-    index = draw_citizens(sample, n, int(draw_ss.generate_state(1)[0]))
+    """``n`` citizens with their full t = 0 state, drawn ∝ survey weight from a synthetic sample of size n.
+
+    Args:
+        n: Number of citizens (> 0).
+        seed: Root seed or ``SeedSequence`` (copied, not advanced): its first
+            child drives the synthetic sample, its second the draw of citizens.
+    """
+    sample_ss, draw_ss = seed_sequence(seed).spawn(2)
+    # The sample's approval column is not used: citizens carry covariates and
+    # the engine scores approval itself.
+    sample = generate_sample(n, sample_ss, approval_rule("model1"))
+    index = draw_citizens(sample, n, draw_ss)
     columns = sample.columns
     state = joint_state(columns)
     return Population(

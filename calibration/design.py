@@ -17,9 +17,12 @@ they barely move the design effect.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from calibration import ConvergenceWarning, paper
 
 AGE_GROUPS = (1, 2, 3)  # 14–30, 31–50, 51+ (Table A2)
 AGE_GROUP_BOUNDS = {1: (14, 30), 2: (31, 50), 3: (51, 65)}
@@ -66,36 +69,74 @@ def unweighted_cell_shares(
     return ipf(seed, margins)
 
 
+@dataclass(frozen=True)
+class Raking:
+    """Raking weights and how the iteration ended.
+
+    Attributes:
+        weights: One weight per respondent, mean 1, at most the cap.
+        converged: Whether the weights reached a fixed point: the last pass
+            changed no cell weight by more than ``tolerance``.
+        last_change: Largest change of a cell weight in the last pass.
+        margin_gap: Largest absolute gap between a weighted margin and its
+            target. Capping can leave it above zero at a fixed point.
+        iterations: Passes run.
+    """
+
+    weights: np.ndarray
+    converged: bool
+    last_change: float
+    margin_gap: float
+    iterations: int
+
+
+FIXED_POINT = 1e-12  # raking stops once no cell weight moves by more than this
+
+
 def rake(
     age_group: np.ndarray,
     male: np.ndarray,
     region: np.ndarray,
     targets: DesignMargins,
-    cap: float = 2.0,
-    iterations: int = 100,
+    cap: float | None = None,
+    iterations: int = 2000,
     base_weight: np.ndarray | None = None,
-) -> np.ndarray:
+    tolerance: float = 1e-9,
+) -> Raking:
     """Raking weights to the three target margins, capped, normalised to mean 1.
 
     Capping follows the paper ("maximum weight of 2.0", Section 3.1): after each
     raking pass the weights are rescaled to mean 1 and clipped at ``cap``.
+    Passes continue until no cell weight moves by more than 1e-12 (a fixed point
+    to rounding), at most ``iterations`` of them. When the cap binds on a cell
+    of a handful of respondents this takes a few hundred passes instead of a
+    few dozen. A ``ConvergenceWarning`` says when the weights still moved by
+    more than ``tolerance`` at the end.
 
     Args:
         age_group, male, region: Design variables of each respondent.
         targets: Target shares (Table A2, weighted column).
-        cap: Maximum weight.
-        iterations: Raking passes.
+        cap: Maximum weight; default the paper's (``usage_facts.csv``, ``max_weight``).
+        iterations: Most raking passes.
         base_weight: Optional starting weights (e.g. cell counts); default ones.
+        tolerance: Largest change of a cell weight in the last pass that still
+            counts as converged.
 
     Returns:
-        Weights with mean 1 and maximum ``cap``.
+        The weights (mean 1, maximum ``cap``) and the state of the iteration.
     """
+    cap = paper.max_weight() if cap is None else cap
     cells = cell_index(age_group, male, region)
     counts = np.bincount(cells, weights=base_weight, minlength=18).reshape(3, 2, 3)
     cell_weight = np.where(counts > 0, 1.0, 0.0)
     n = counts.sum()
-    for _ in range(iterations):
-        for axis, target in ((0, targets.age_group), (1, targets.male), (2, targets.region)):
+    margins = ((0, targets.age_group), (1, targets.male), (2, targets.region))
+    last_change = np.inf
+    passes = 0
+    while passes < iterations and last_change > FIXED_POINT:
+        passes += 1
+        previous = cell_weight
+        for axis, target in margins:
             other = tuple(a for a in range(3) if a != axis)
             current = (counts * cell_weight).sum(axis=other) / n
             factor = np.divide(target, current, out=np.ones_like(target), where=current > 0)
@@ -104,7 +145,22 @@ def rake(
             cell_weight = cell_weight * factor.reshape(shape)
         cell_weight /= (counts * cell_weight).sum() / n
         cell_weight = np.minimum(cell_weight, cap)
-    return cell_weight.reshape(-1)[cells]
+        last_change = float(np.max(np.abs(cell_weight - previous)))
+    total = (counts * cell_weight).sum()
+    margin_gap = 0.0
+    for axis, target in margins:
+        other = tuple(a for a in range(3) if a != axis)
+        achieved = (counts * cell_weight).sum(axis=other) / total
+        margin_gap = max(margin_gap, float(np.max(np.abs(achieved - target))))
+    converged = last_change <= tolerance
+    if not converged:
+        warnings.warn(
+            f"raking: weights still changing by {last_change:.2g} after {passes} passes (tolerance "
+            f"{tolerance:g}); largest gap to a target margin {margin_gap:.2g}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return Raking(cell_weight.reshape(-1)[cells], converged, last_change, margin_gap, passes)
 
 
 def kish_design_effect(weights: np.ndarray) -> float:

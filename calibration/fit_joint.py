@@ -1,4 +1,4 @@
-"""Indirect inference for the joint approval model (``scsim calibrate --joint``).
+"""Indirect inference for the joint approval model (stages 3 and 4 of ``scsim calibrate --refit``).
 
 Objective: scaled residuals
 
@@ -13,7 +13,8 @@ Objective: scaled residuals
   Model 5's cuts (shifted by that artefact) are left out.
 * the weighted approval distribution against Table A2, in units of 0.2 pp.
 
-Soft labels make the binding function smooth (CALIBRATION_HINTS.md), so a
+Soft labels (the joint model's expected category probabilities rather than
+sampled outcomes) make the binding function smooth in the parameters, so a
 Levenberg–Marquardt solver with small forward differences works; the sample is
 held fixed (common random numbers).
 """
@@ -29,17 +30,55 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from calibration import paper
-from calibration.fit_population import a2_targets, levenberg_marquardt
-from calibration.joint import JOINT_TERMS, JointParams, auxiliary_models, joint_model, with_joint_state
+from calibration.fit_population import Objective, levenberg_marquardt, pack, unpack
+from calibration.joint import (
+    JOINT_TERMS,
+    PARAMETER_NAMES,
+    JointParams,
+    approval_covariates,
+    joint_model,
+    with_joint_state,
+)
 from calibration.ologit_fit import fit_ordered_logit
-from calibration.population import GeneratorParams
-from calibration.published import approval_rule
-from calibration.sample import approval_covariates, generate_sample
+from calibration.parameter_files import POPULATION_FILE
+from calibration.population import CROSS_LOADED, GeneratorParams
+from calibration.published import load_models
+from calibration.rules import approval_rule
+from calibration.sample import generate_sample
+from calibration.targets import a2_targets, design_effect_target
+from sim.approval import CUT_NAMES, ApprovalModel
 from sim.ordered_logit import category_probabilities
 
 STATUS_WEIGHT = {"ok": 1.0, "uncertain": 0.5, "se_missing": 0.5, "coef_missing": 0.25}
 APPROVAL_SCALE = 0.002  # 0.2 pp
-CUT_NAMES = ("cut1", "cut2", "cut3", "cut4")
+
+
+@dataclass(frozen=True)
+class AuxiliaryModel:
+    """One of the paper's seven models, as refitted on a simulated sample."""
+
+    name: str
+    terms: tuple[str, ...]
+    mask: np.ndarray
+    X: np.ndarray
+    weights: np.ndarray
+
+
+def auxiliary_models(covariates: dict[str, np.ndarray], weights: np.ndarray) -> list[AuxiliaryModel]:
+    """Design matrices of the seven published models on their own subsamples.
+
+    Same terms, same subsamples and the same missing-value rules as the paper
+    (don't know / rather not answer dropped; Table A3 note c). Model 5 keeps its
+    education dummies against the "none" base, like the paper; its artefactual
+    coefficients are excluded from the targets instead.
+    """
+    out = []
+    for name, model in load_models().items():
+        spec = ApprovalModel(name=name, coefficients=model.coefficients, cuts=model.cuts)
+        mask = spec.in_subsample(covariates)
+        X = spec.design_matrix({k: v[mask] for k, v in covariates.items() if isinstance(v, np.ndarray)})
+        out.append(AuxiliaryModel(name, tuple(spec.terms), mask, X, weights[mask]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -193,6 +232,7 @@ def calibrate_joint(
         "n_parameters": int(fit.x.size),
         "n_targets": int(fit.fun.size),
         "runtime_seconds": round(time.perf_counter() - started, 1),
+        **fit.record(),
     }
     return params, binding, fit.x
 
@@ -204,7 +244,7 @@ def joint_params(binding: BindingFunction, theta: np.ndarray) -> JointParams:
         coefficients=dict(zip(JOINT_TERMS, map(float, beta), strict=True)),
         cuts=[float(c) for c in cuts],
         covariance=parameter_covariance(binding, theta).tolist(),
-        parameter_names=[*JOINT_TERMS, "cut1", "log_cut_gap2", "log_cut_gap3", "log_cut_gap4"],
+        parameter_names=list(PARAMETER_NAMES),
     )
 
 
@@ -212,12 +252,13 @@ def parameter_covariance(binding: BindingFunction, theta: np.ndarray, step: floa
     """Delta-method covariance (J'WJ)⁻¹ of the estimator, in the (β, cut1, log gaps) space.
 
     Rows are the coefficient targets (already scaled by 1/SE, so W = I) and the
-    approval shares scaled by their sampling SE at the paper's N and design effect.
+    approval shares scaled by their sampling SE at the paper's N and design
+    effect (the one its margin of error implies, ``design_effect_target``).
     """
     base = binding.residuals(theta)
     n_coef = len(binding.targets)
     shares = binding.approval_target
-    share_se = np.sqrt(shares * (1 - shares) * 1.13 / 2209)
+    share_se = np.sqrt(shares * (1 - shares) * design_effect_target() / paper.sample_size())
     rescale = np.concatenate([np.ones(n_coef), APPROVAL_SCALE / share_se])
     jacobian = np.empty((base.size, theta.size))
     for j in range(theta.size):
@@ -231,17 +272,6 @@ def parameter_covariance(binding: BindingFunction, theta: np.ndarray, step: floa
     return covariance * np.outer(to_natural, to_natural)
 
 
-# Items whose latent also loads on the other factor in the joint calibration:
-# the socio-economic items on attitude and the attitude items on resources. They
-# carry the correlations that make demographic coefficients shrink from Model 1
-# to the block models (e.g. income 0.58 → 0.20 once perceived functions enter).
-CROSS_LOADED = (
-    "income_group", "education", "urban", "smartphone_time", "post_frequency", "ccp_member",
-    "gov_confidence", "relative_score", "transparency", "received_info", "fairness",
-    "advantages", "disadvantages", "accountability", "abiding_regulations", "quality_of_life",
-)  # fmt: skip
-
-
 class JointObjective:
     """Generator and joint model together: Table A2, A4, the text facts and Table 4.
 
@@ -251,8 +281,6 @@ class JointObjective:
     """
 
     def __init__(self, generator: GeneratorParams, n: int, seed: int) -> None:
-        from calibration.fit_population import Objective
-
         self.population = Objective(generator, n, seed)
         self.generator = generator
         state = self.population.evaluate(generator)
@@ -271,14 +299,12 @@ class JointObjective:
 
 
 def pack_generator(params: GeneratorParams) -> np.ndarray:
-    from calibration.fit_population import pack
-
+    """The generator's free parameters (``fit_population.pack``) and its cross-loadings, as a vector."""
     return np.concatenate([pack(params), [params.cross_loadings.get(name, 0.0) for name in CROSS_LOADED]])
 
 
 def unpack_generator(theta: np.ndarray, template: GeneratorParams) -> GeneratorParams:
-    from calibration.fit_population import unpack
-
+    """Inverse of ``pack_generator``, on top of ``template``."""
     k = len(CROSS_LOADED)
     params = unpack(theta[:-k], template)
     params.cross_loadings = dict(zip(CROSS_LOADED, map(float, theta[-k:]), strict=True))
@@ -312,14 +338,18 @@ def calibrate_all(
     fit = levenberg_marquardt(objective.residuals, theta0, iterations=iterations, step=0.01, verbose=verbose)
     fitted_generator, joint_theta = objective.split(fit.x)
     objective.residuals(fit.x)  # leave the binding function at the optimum's sample
-    from calibration.fit_population import Objective
-
     reference = Objective(fitted_generator, reference_n, seed + 1).evaluate(fitted_generator)
     fitted_generator.thresholds = {k: [float(x) for x in v] for k, v in reference["thresholds"].items()}
     joint = joint_params(binding, joint_theta)
     runtime = round(time.perf_counter() - started, 1)
     fitted_generator.meta.update(
-        {"version": "population_v2", "joint_seed": seed, "joint_n": n, "joint_runtime_seconds": runtime}
+        {
+            "version": "population_v2",
+            "joint_seed": seed,
+            "joint_n": n,
+            "joint_runtime_seconds": runtime,
+            **fit.record("joint_"),
+        }
     )
     joint.meta = {
         "version": "joint_v1",
@@ -330,6 +360,7 @@ def calibrate_all(
         "n_residuals": int(fit.fun.size),
         "n_table4_targets": len(binding.targets),
         "runtime_seconds": runtime,
-        "generator": "population_v2.json",
+        "generator": POPULATION_FILE,
+        **fit.record(),
     }
     return fitted_generator, joint

@@ -1,4 +1,4 @@
-"""Calibration of the synthetic-sample generator (``scsim calibrate --population``).
+"""Calibration of the synthetic-sample generator (stages 1 and 2 of ``scsim calibrate --refit``).
 
 Targets, all from the paper:
 
@@ -17,23 +17,20 @@ of 0.5 pp, tolerances in units of 0.02), with common random numbers.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import least_squares
 
-from calibration import design, paper
-from calibration.items import ADVANTAGE_TYPES, ITEMS, USAGE_COLUMNS
-from calibration.population import GeneratorParams, simulate_latents
-from calibration.sample import Targets, realise, survey_weights
+from calibration import ConvergenceWarning, design, paper
+from calibration.population import LOADED, WEIGHT_LOADED, GeneratorParams, simulate_latents
+from calibration.sample import realise, survey_weights
+from calibration.targets import a2_targets, advantage_type_shares, design_effect_target, share
 
-MOE_PAPER = 2.22  # percent, Section 3.1
-N_PAPER = 2209  # Section 3.1
-BOTH_SESAME_TENCENT = 0.19  # Section 4, footnote 10 (weighted)
-PILOT_RESIDENTS = 0.43  # Section 4 (weighted)
-AWARE_AMONG_RESIDENTS = 0.11  # Section 4 (weighted)
-SESAME_UNWEIGHTED_ADJUSTMENT = 0.01  # see a2_targets
+# Root seed of ``scsim calibrate --refit`` (the shipped parameters' seed).
+REFIT_SEED = 20180401
 
 TOLERANCE_VARIABLES = (
     "age", "income_group", "male", "education", "urban", "region", "smartphone_time",
@@ -44,43 +41,6 @@ TOLERANCE_VARIABLES = (
 MARGIN_VARIABLES = tuple(
     v for v in paper.a2_marginals()["variable"].unique() if v not in ("age_group", "male", "region", "approval")
 )
-LOADED = (*[item.name for item in ITEMS], "engagement", "uses_sesame", "uses_tencent")
-WEIGHT_LOADED = (
-    *[item.name for item in ITEMS],
-    "engagement",
-    *USAGE_COLUMNS,
-    *[f"{item.name}#nonresponse" for item in ITEMS if item.nonresponse],
-)
-
-
-def design_effect_target() -> float:
-    """Kish design effect implied by the paper's 2.22% margin at N = 2,209."""
-    return (MOE_PAPER / 100 / design.Z95) ** 2 * N_PAPER / 0.25
-
-
-def a2_targets(column: str, fitting: bool = False) -> Targets:
-    """A2 shares by variable and code; single-choice items rescaled to sum to one.
-
-    Args:
-        column: ``"unweighted_pct"`` or ``"weighted_pct"``.
-        fitting: Return the calibration targets, which differ from the printed
-            table in one documented cell (unweighted Sesame use).
-    """
-    frame = paper.a2_marginals()
-    targets: Targets = {}
-    for variable, rows in frame.groupby("variable"):
-        shares = rows.set_index("code")[column].astype(float) / 100
-        if not variable.startswith(("uses_", "scs_", "gov_pilot")):
-            shares = shares / shares.sum()
-        targets[str(variable)] = {int(k): float(v) for k, v in shares.items()}
-    targets["lives_in_pilot_locality"] = {1: PILOT_RESIDENTS}
-    if fitting and column == "unweighted_pct":
-        # A2's unweighted multi-select shares overlap ~1 pp more than its "none"
-        # and "don't know" allow (NOTES.md), and its weighted Sesame share (58%,
-        # the text) implies a weighted-unweighted gap no design variable can
-        # carry. The overlap is taken off Sesame: 64.39 -> 63.39.
-        targets["uses_sesame"] = {1: targets["uses_sesame"][1] - SESAME_UNWEIGHTED_ADJUSTMENT}
-    return targets
 
 
 def base_params() -> GeneratorParams:
@@ -100,8 +60,7 @@ def base_params() -> GeneratorParams:
     # range); the footnote-7 factors stay as documented assumptions (0.5, 0.5).
     params.old_west_deficit = 0.5
     params.old_west_female_deficit = 0.5
-    summary = paper.a3_summary()
-    target_mean, target_sd = float(summary.loc["age", "mean"]), float(summary.loc["age", "sd"])
+    target_mean, target_sd = paper.a3_moment("age", "mean"), paper.a3_moment("age", "sd")
     shares = np.asarray(params.margins_weighted["age_group"])
     fit = least_squares(
         lambda t: np.subtract(design.age_moments(shares, t), (target_mean, target_sd)),
@@ -109,11 +68,7 @@ def base_params() -> GeneratorParams:
         bounds=(-6, 6),
     )
     params.age_tilts = [float(t) for t in fit.x]
-    table = paper.read_table("assumptions_advantage_types.csv", ("type", "rural_share", "urban_share"))
-    params.meta["advantage_type_shares"] = {
-        row.type: [float(row.rural_share), float(row.urban_share)] for row in table.itertuples()
-    }
-    assert set(params.meta["advantage_type_shares"]) == set(ADVANTAGE_TYPES)
+    params.meta["advantage_type_shares"] = advantage_type_shares()
     return params
 
 
@@ -179,6 +134,8 @@ class Objective:
         self.unweighted = a2_targets("unweighted_pct", fitting=True)
         self.weighted = a2_targets("weighted_pct")
         self.tolerance_target = paper.a4_tolerances().reindex(TOLERANCE_VARIABLES).to_numpy()
+        self.both_sesame_tencent = share("sesame_and_tencent")  # footnote 10 (weighted)
+        self.aware_among_residents = share("aware_among_pilot_residents")  # Section 4
         self.labels: list[str] = []
 
     def evaluate(self, params: GeneratorParams) -> dict[str, object]:
@@ -206,11 +163,11 @@ class Objective:
             residuals.extend((sim - target) / scale)
             labels.extend(f"weighted {variable}={c}" for c in codes)
         both = weighted_shares(columns["uses_sesame"] * columns["uses_tencent"], weights, [1], np.ones(self.n, bool))
-        residuals.append((both[0] - BOTH_SESAME_TENCENT) / 0.005)
+        residuals.append((both[0] - self.both_sesame_tencent) / 0.005)
         labels.append("weighted both sesame and tencent")
         resident = columns["lives_in_pilot_locality"] == 1
         aware = weighted_shares(columns["gov_pilot_participant"], weights, [1], resident)
-        residuals.append((aware[0] - AWARE_AMONG_RESIDENTS) / 0.01)
+        residuals.append((aware[0] - self.aware_among_residents) / 0.01)
         labels.append("weighted aware among pilot residents")
         residuals.extend((tolerances(columns) - self.tolerance_target) / 0.02)
         labels.extend(f"tolerance {v}" for v in TOLERANCE_VARIABLES)
@@ -220,9 +177,32 @@ class Objective:
 
 @dataclass
 class FitResult:
+    """The end of a Levenberg–Marquardt run.
+
+    Attributes:
+        x: Parameters at the end.
+        fun: Residuals at ``x``.
+        cost: Half the sum of squared residuals.
+        converged: Whether the run stopped on its own criterion (``reason``)
+            rather than at the iteration limit.
+        reason: Why it stopped.
+        iterations: Jacobian evaluations (outer iterations) run.
+    """
+
     x: np.ndarray
     fun: np.ndarray
     cost: float
+    converged: bool = False
+    reason: str = ""
+    iterations: int = 0
+
+    def record(self, prefix: str = "") -> dict[str, object]:
+        """Convergence entries for a parameter file's ``meta``."""
+        return {
+            f"{prefix}converged": self.converged,
+            f"{prefix}stop_reason": self.reason,
+            f"{prefix}iterations": self.iterations,
+        }
 
 
 def levenberg_marquardt(
@@ -231,19 +211,30 @@ def levenberg_marquardt(
     iterations: int = 15,
     step: float | np.ndarray = 0.02,
     verbose: int = 0,
+    rtol: float = 1e-6,
 ) -> FitResult:
     """Levenberg–Marquardt with a forward-difference Jacobian of fixed step.
 
     A fixed, fairly large difference step averages over the granularity that
     quantile thresholds on a finite sample put into the residuals; scipy's
     trust-region solver stalled on it.
+
+    The run converges when an iteration lowers the cost by less than ``rtol``
+    of it, or when no step lowers it even after the damping has grown 4⁸-fold
+    (a minimum, as far as the residuals' granularity can tell). Reaching
+    ``iterations`` first is not convergence: the result says so, and a
+    ``ConvergenceWarning`` is issued.
     """
     x = np.asarray(x0, dtype=float).copy()
     r = residuals(x)
     cost = 0.5 * float(r @ r)
     damping = 1e-2
     steps = np.broadcast_to(np.asarray(step, dtype=float), x.shape)
+    reason = f"iteration limit ({iterations}) reached"
+    converged = False
+    done = 0
     for iteration in range(iterations):
+        done = iteration + 1
         jacobian = np.empty((r.size, x.size))
         for j in range(x.size):
             shifted = x.copy()
@@ -252,13 +243,15 @@ def levenberg_marquardt(
         gradient = jacobian.T @ r
         curvature = jacobian.T @ jacobian
         improved = False
+        lowered = False
         for _ in range(8):
             system = curvature + damping * np.diag(np.diag(curvature) + 1e-9)
             candidate = x - np.linalg.solve(system, gradient)
             r_new = residuals(candidate)
             cost_new = 0.5 * float(r_new @ r_new)
             if cost_new < cost:
-                improved = cost - cost_new > 1e-6 * cost
+                lowered = True
+                improved = cost - cost_new > rtol * cost
                 x, r, cost = candidate, r_new, cost_new
                 damping = max(damping / 3, 1e-6)
                 break
@@ -266,13 +259,21 @@ def levenberg_marquardt(
         if verbose:
             print(f"iteration {iteration + 1}: cost {cost:.3f} damping {damping:.2g}", flush=True)
         if not improved:
+            converged = True
+            reason = f"cost fell by less than {rtol:g} of itself" if lowered else "no step lowered the cost"
             break
-    return FitResult(x, r, cost)
+    if not converged:
+        warnings.warn(
+            f"Levenberg-Marquardt stopped at its iteration limit ({iterations}) before converging; cost {cost:.6g}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return FitResult(x, r, cost, converged, reason, done)
 
 
 def calibrate_population(
     n: int = 60_000,
-    seed: int = 20180401,
+    seed: int = REFIT_SEED,
     reference_n: int = 1_000_000,
     max_nfev: int = 15,
     verbose: int = 1,
@@ -307,6 +308,7 @@ def calibrate_population(
             "n_targets": len(fit.fun) + 3,
             "runtime_seconds": round(time.perf_counter() - started, 1),
             "kish_design_effect_target": design_effect_target(),
+            **fit.record(),
         }
     )
     return fitted
@@ -338,8 +340,13 @@ def polish_small_branch(
 
     start = params.weight_loadings.get(item, 0.0)
     best = minimize_scalar(loss, bounds=(start - 1.0, start + 1.0), method="bounded", options={"xatol": 0.01})
+    if not best.success:
+        warnings.warn(
+            f"polishing {item}: the bounded search did not converge ({best.message})", ConvergenceWarning, stacklevel=2
+        )
     polished = replace(params, weight_loadings={**params.weight_loadings, item: float(best.x)})
     thresholds = objective.evaluate(polished)["thresholds"]
     polished.thresholds = {**params.thresholds, item: [float(x) for x in thresholds[item]]}
-    polished.meta = {**params.meta, "polished": {item: {"n": n, "seed": seed, "loading": float(best.x)}}}
+    record = {"n": n, "seed": seed, "loading": float(best.x), "converged": bool(best.success)}
+    polished.meta = {**params.meta, "polished": {item: record}}
     return polished

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sim.params import ADVANTAGE_TYPES
+
 
 @dataclass(frozen=True)
 class Item:
@@ -66,8 +68,6 @@ ITEMS: tuple[Item, ...] = (
     Item("gov_relative_score", (1, 2, 3), "gov_pilot_participants", (-1, -2), "att"),
 )
 
-ITEM_BY_NAME = {item.name: item for item in ITEMS}
-
 # Multi-select "Which social credit systems do you use?" (Table A2, note a).
 USAGE_COLUMNS = (
     "uses_sesame",
@@ -76,15 +76,9 @@ USAGE_COLUMNS = (
     "gov_pilot_participant",
 )
 
-ADVANTAGE_TYPES = (
-    "adv_credit",
-    "adv_loan_rate",
-    "adv_savings_rate",
-    "adv_visa",
-    "adv_deposit_free",
-    "adv_checkin",
-    "adv_dating",
-)
+# The seven advantage types (Table 5, withheld) as public columns; the engine's
+# names (``sim.params.ADVANTAGE_TYPES``) are the canonical ones.
+ADVANTAGE_COLUMNS = tuple(f"adv_{name}" for name in ADVANTAGE_TYPES)
 
 # The public schema of `scsim population`, in column order.
 SCHEMA_COLUMNS = (
@@ -118,7 +112,7 @@ SCHEMA_COLUMNS = (
     "accountability",
     "abiding_regulations",
     "quality_of_life",
-    *ADVANTAGE_TYPES,
+    *ADVANTAGE_COLUMNS,
     "weight",
     "approval",
 )

@@ -1,4 +1,7 @@
-"""The joint approval model and its binding function (indirect inference).
+"""The joint approval model: its terms, parameters and the state it reads.
+
+This is the runtime side, used by every simulation; the indirect-inference
+fit is ``fit_joint.py``.
 
 The paper estimates seven separate ordered logits, each on demographics plus
 one block and on its own subsample (Table 4). A simulated citizen has every
@@ -28,11 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.published import DEMOGRAPHICS, load_models
-from sim.approval import NOT_ASKED, ApprovalModel, ApprovalRule
+from calibration.parameter_files import (
+    JOINT_FILE,
+    SHIPPED_DIR,
+    Checker,
+    params_path,
+    read_json,
+    strict_schema,
+    validate_types,
+)
+from calibration.published import DEMOGRAPHICS
+from sim.approval import CUT_NAMES, NOT_ASKED, ApprovalModel
 from sim.state import COVARIATES
 
-PARAMS_FILE = Path(__file__).resolve().parent / "params" / "joint_v1.json"
+# The shipped file; loaders read ``params_path(JOINT_FILE)`` (``$SCSIM_PARAMS_DIR``).
+PARAMS_FILE = SHIPPED_DIR / JOINT_FILE
 
 BLOCK_TERMS = (
     "smartphone_time", "post_frequency", "ccp_member", "gov_confidence", "sesame_score",
@@ -40,6 +53,8 @@ BLOCK_TERMS = (
     "advantages", "disadvantages", "accountability", "abiding_regulations", "quality_of_life",
 )  # fmt: skip
 JOINT_TERMS = (*DEMOGRAPHICS, *BLOCK_TERMS)
+# The parametrisation of the covariance: β_J, the first cut, the log gaps between cuts.
+PARAMETER_NAMES = (*JOINT_TERMS, "cut1", *(f"log_cut_gap{k}" for k in range(2, len(CUT_NAMES) + 1)))
 
 # Columns of the public schema the joint model reads (the engine's covariates).
 STATE_COLUMNS = COVARIATES
@@ -71,6 +86,17 @@ def with_joint_state(covariates: dict[str, np.ndarray]) -> dict[str, np.ndarray]
 JOINT_SOURCES = {name: f"{name}_joint" for name in STATE_COLUMNS}
 
 
+def approval_covariates(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Columns of a synthetic sample as the approval models read them.
+
+    Adds the imputed income of refusers (for the Model 1 fallback) and the full
+    state the joint model reads (``joint_state``).
+    """
+    covariates = dict(columns)
+    covariates["income_group_imputed"] = columns["income_group_full"]
+    return with_joint_state(covariates)
+
+
 @dataclass
 class JointParams:
     """Calibrated joint model: coefficients, cuts, and their sampling covariance."""
@@ -81,12 +107,27 @@ class JointParams:
     parameter_names: list[str] = field(default_factory=list)
     meta: dict[str, object] = field(default_factory=dict)
 
-    def save(self, path: Path = PARAMS_FILE) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+    def save(self, path: Path) -> None:
+        """Write the parameters as JSON (NaN and infinity are refused: ``load`` would reject them)."""
+        Path(path).write_text(json.dumps(asdict(self), indent=1, allow_nan=False) + "\n")
 
     @classmethod
-    def load(cls, path: Path = PARAMS_FILE) -> JointParams:
-        return cls(**json.loads(Path(path).read_text()))
+    def load(cls, path: Path | None = None) -> JointParams:
+        """Read and check a parameter file.
+
+        Args:
+            path: The file; default ``joint_v1.json`` in ``$SCSIM_PARAMS_DIR`` or,
+                if that is not set, in the shipped ``calibration/params``.
+
+        Raises:
+            ParameterFileError: One line naming the file and the field, for a
+                file that is missing, unreadable, not JSON, or has a missing,
+                extra, mistyped, non-finite or inconsistent field.
+        """
+        path = params_path(JOINT_FILE) if path is None else Path(path)
+        data = read_json(path)
+        check_joint_file(data, path)
+        return cls(**data)
 
     def model(self) -> ApprovalModel:
         return joint_model(self.coefficients, np.asarray(self.cuts))
@@ -107,12 +148,6 @@ class JointParams:
         return model_from_vector(theta)
 
 
-def default_rule(path: Path = PARAMS_FILE) -> ApprovalRule:
-    """The default approval rule of the simulation: the joint model, for everyone."""
-    model = JointParams.load(path).model()
-    return ApprovalRule(primary=model, fallback=model)
-
-
 def model_from_vector(theta: np.ndarray) -> ApprovalModel:
     k = len(JOINT_TERMS)
     cuts = theta[k] + np.concatenate([[0.0], np.cumsum(np.exp(theta[k + 1 :]))])
@@ -129,37 +164,42 @@ def joint_model(coefficients: dict[str, float], cuts: np.ndarray) -> ApprovalMod
     )
 
 
-@dataclass(frozen=True)
-class AuxiliaryModel:
-    """One of the paper's seven models, as refitted on a simulated sample."""
-
-    name: str
-    terms: tuple[str, ...]
-    mask: np.ndarray
-    X: np.ndarray
-    weights: np.ndarray
-
-
-def auxiliary_models(covariates: dict[str, np.ndarray], weights: np.ndarray) -> list[AuxiliaryModel]:
-    """Design matrices of the seven published models on their own subsamples.
-
-    Same terms, same subsamples and the same missing-value rules as the paper
-    (don't know / rather not answer dropped; Table A3 note c). Model 5 keeps its
-    education dummies against the "none" base, like the paper; its artefactual
-    coefficients are excluded from the targets instead.
-    """
-    out = []
-    for name, model in load_models().items():
-        spec = ApprovalModel(name=name, coefficients=model.coefficients, cuts=model.cuts)
-        mask = spec.in_subsample(covariates)
-        X = spec.design_matrix({k: v[mask] for k, v in covariates.items() if isinstance(v, np.ndarray)})
-        out.append(AuxiliaryModel(name, tuple(spec.terms), mask, X, weights[mask]))
-    return out
-
-
-def covariate_matrix(model: ApprovalModel, covariates: dict[str, np.ndarray]) -> np.ndarray:
-    """The joint model's regressors for every citizen."""
-    return model.design_matrix(covariates)
+def check_joint_file(data: object, path: Path) -> None:
+    """Types, names, cuts and covariance of a ``joint_v1.json`` (``JointParams.load``)."""
+    validate_types(strict_schema(JointParams), data, path)
+    check = Checker(path)
+    check.exact_keys("coefficients", data["coefficients"], JOINT_TERMS)
+    check.length("cuts", data["cuts"], len(CUT_NAMES))
+    check.monotone("cuts", data["cuts"])
+    if list(data["parameter_names"]) != list(PARAMETER_NAMES):
+        check.fail("parameter_names", f"must be exactly {', '.join(PARAMETER_NAMES)}")
+    size = len(PARAMETER_NAMES)
+    rows = data["covariance"]
+    check.length("covariance", rows, size)
+    for i, row in enumerate(rows):
+        check.length(f"covariance.{i}", row, size)
+    covariance = np.asarray(rows, dtype=float)
+    scale = max(float(np.abs(covariance).max()), 1e-300)
+    if not np.allclose(covariance, covariance.T, rtol=0.0, atol=1e-9 * scale):
+        i, j = np.unravel_index(np.argmax(np.abs(covariance - covariance.T)), covariance.shape)
+        values = f"[{i}][{j}] = {covariance[i, j]:.6g} but [{j}][{i}] = {covariance[j, i]:.6g}"
+        check.fail("covariance", f"must be symmetric; {values}")
+    eigenvalues = np.linalg.eigvalsh(covariance)
+    if eigenvalues[0] < -1e-9 * max(eigenvalues[-1], 0.0):
+        check.fail("covariance", f"must be positive semi-definite; smallest eigenvalue {eigenvalues[0]:.3g}")
+    try:
+        # ``draw`` samples through the Cholesky factor, which needs a positive definite matrix.
+        np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        check.fail("covariance", "must be positive definite (draw() uses its Cholesky factor); it is singular")
 
 
-__all__ = ["JOINT_TERMS", "NOT_ASKED", "JointParams", "auxiliary_models", "joint_state", "with_joint_state"]
+__all__ = [
+    "JOINT_TERMS",
+    "NOT_ASKED",
+    "PARAMETER_NAMES",
+    "JointParams",
+    "approval_covariates",
+    "joint_state",
+    "with_joint_state",
+]

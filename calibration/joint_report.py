@@ -20,14 +20,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from calibration import paper
-from calibration.fit_joint import CUT_NAMES, targets
-from calibration.fit_population import TOLERANCE_VARIABLES, a2_targets, tolerances
-from calibration.joint import JointParams, auxiliary_models, with_joint_state
+from calibration.fit_joint import auxiliary_models, targets
+from calibration.fit_population import TOLERANCE_VARIABLES, tolerances
+from calibration.joint import JointParams, approval_covariates, with_joint_state
 from calibration.ologit_fit import fit_ordered_logit
-from calibration.published import approval_rule
-from calibration.sample import approval_covariates, generate_sample
+from calibration.rules import approval_rule
+from calibration.sample import generate_sample
+from calibration.targets import a2_targets
+from sim.approval import CUT_NAMES
 
 Z_SIGNIFICANT = 1.959963984540054  # two-sided 5%
+# Default seed of ``scsim calibrate --report`` (the seed of the fit quoted in calibration/README.md).
+REPORT_SEED = 7
 
 
 def refit_table(n: int, seed: int) -> tuple[pd.DataFrame, dict[str, object]]:
@@ -147,8 +151,17 @@ def joint_parameter_table() -> list[dict[str, object]]:
     ]
 
 
-def write_joint_report(out: Path, n: int = 50_000, seed: int = 7) -> dict[str, object]:
-    """Write ``calibration.json``, ``table4_refits.csv`` and the figures to ``out``."""
+def write_joint_report(out: Path, n: int = 50_000, seed: int = REPORT_SEED) -> dict[str, object]:
+    """Write ``calibration.json``, ``table4_refits.csv`` and the figures to ``out``.
+
+    Args:
+        out: Output directory (created if missing).
+        n: Simulated sample size.
+        seed: Root seed of the simulated sample.
+
+    Returns:
+        The report, as written to ``calibration.json``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     frame, context = refit_table(n, seed)
     sample = context["sample"]

@@ -7,18 +7,20 @@ the PDF extraction were read (see ``calibration/data/README.md``).
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from sim.errors import UserError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 PROVENANCE_COLUMNS = ("table", "row_label", "section", "status", "note")
 
 
-class DataFileError(ValueError):
+class DataFileError(UserError):
     """A data file is missing, malformed or has values out of range."""
 
 
@@ -67,12 +69,6 @@ def a2_shares(variable: str, column: str = "weighted_pct") -> pd.Series:
     return shares.sort_index()
 
 
-def a2_normalised(variable: str, column: str) -> pd.Series:
-    """A2 shares of a single-choice item, rescaled to sum exactly to 1 (rounding)."""
-    shares = a2_shares(variable, column)
-    return shares / shares.sum()
-
-
 @cache
 def a4_tolerances() -> pd.Series:
     """Table A4 tolerances (1 − R² on the other predictors), by variable."""
@@ -86,19 +82,57 @@ def a3_summary() -> pd.DataFrame:
     return read_table("table_a3_summary.csv", ("variable", "mean", "sd")).set_index("variable")
 
 
+def a3_moment(variable: str, statistic: str) -> float:
+    """One Table A3 cell (``statistic`` is ``"mean"`` or ``"sd"``), checked to be a finite number."""
+    summary = a3_summary()
+    if variable not in summary.index:
+        raise DataFileError(f"{DATA_DIR / 'table_a3_summary.csv'}: no row for variable {variable!r}")
+    value = pd.to_numeric(summary.loc[variable, statistic], errors="coerce")
+    if not math.isfinite(value):
+        raise DataFileError(f"{DATA_DIR / 'table_a3_summary.csv'}: {variable}.{statistic}: must be a finite number")
+    return float(value)
+
+
 @cache
 def usage_facts() -> pd.Series:
-    """Usage facts quoted in the text (Figure 2, footnote 10), in percent."""
+    """Numbers quoted in the text (Section 3.1, Section 4, Figure 2, footnote 10), as written."""
     frame = read_table("usage_facts.csv", ("fact", "value_pct"))
-    return frame.set_index("fact")["value_pct"].astype(float)
+    return frame.set_index("fact")["value_pct"]
+
+
+def fact(name: str) -> float:
+    """One number quoted in the text (``usage_facts.csv``, column ``value_pct``, as written).
+
+    Most facts are percentages; ``margin_of_error`` is in percentage points and
+    ``sample_size``, ``max_weight`` and ``pilot_localities_count`` are not
+    percentages (``calibration/data/README.md``).
+
+    Raises:
+        DataFileError: If the fact is missing, repeated or not a finite number.
+    """
+    facts = usage_facts()
+    path = DATA_DIR / "usage_facts.csv"
+    rows = facts[facts.index == name]
+    if len(rows) != 1:
+        found = "is missing" if rows.empty else f"appears {len(rows)} times"
+        raise DataFileError(f"{path}: fact {name!r} {found}; it must appear exactly once")
+    value = pd.to_numeric(rows.iloc[0], errors="coerce")
+    if not math.isfinite(value):
+        raise DataFileError(f"{path}: fact {name!r}: value_pct must be a finite number, got {rows.iloc[0]!r}")
+    return float(value)
+
+
+def sample_size() -> int:
+    """Number of respondents, N = 2,209 (Section 3.1)."""
+    return int(fact("sample_size"))
+
+
+def max_weight() -> float:
+    """The cap on the survey weights (Section 3.1: "maximum weight of 2.0")."""
+    return fact("max_weight")
 
 
 @cache
 def table4() -> pd.DataFrame:
     """Table 4 ordered-logit cells as read (model, term, coef, se, status, note)."""
     return read_table("table4_ordered_logit.csv", ("model", "term", "coef", "se"))
-
-
-def as_fraction(values: pd.Series | np.ndarray) -> np.ndarray:
-    """Percent → fraction."""
-    return np.asarray(values, dtype=float) / 100.0

@@ -29,22 +29,79 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 from scipy.special import ndtri
 
-from calibration import design
-from calibration.items import ITEMS, Item
-
-PARAMS_DIR = Path(__file__).resolve().parent / "params"
-DEFAULT_PARAMS_FILE = PARAMS_DIR / "population_v2.json"
-
-# Standardisation constants for age (weighted mean/SD, Table A3) and gender.
-AGE_MEAN, AGE_SD = 31.21, 10.318
-MALE_MEAN = 0.5826
+from calibration import design, paper
+from calibration.items import ADVANTAGE_COLUMNS, ITEMS, Item
+from calibration.parameter_files import (
+    POPULATION_FILE,
+    Checker,
+    params_path,
+    read_json,
+    strict_adapter,
+    strict_schema,
+    validate_types,
+)
 
 USAGE_LATENTS = ("uses_sesame", "uses_tencent", "uses_other_commercial", "gov_pilot_participant")
+
+# The latents with a factor loading, with a loading on the log raking weight,
+# and (freed by the joint calibration) with a loading on the other factor: the
+# socio-economic items on attitude and the attitude items on resources. The
+# cross-loadings carry the correlations that make demographic coefficients
+# shrink from Model 1 to the block models (e.g. income once perceived functions enter).
+LOADED = (*[item.name for item in ITEMS], "engagement", "uses_sesame", "uses_tencent")
+WEIGHT_LOADED = (
+    *[item.name for item in ITEMS],
+    "engagement",
+    *USAGE_LATENTS,
+    *[f"{item.name}#nonresponse" for item in ITEMS if item.nonresponse],
+)
+CROSS_LOADED = (
+    "income_group", "education", "urban", "smartphone_time", "post_frequency", "ccp_member",
+    "gov_confidence", "relative_score", "transparency", "received_info", "fairness",
+    "advantages", "disadvantages", "accountability", "abiding_regulations", "quality_of_life",
+)  # fmt: skip
+DESIGN_LEVELS = {"age_group": len(design.AGE_GROUPS), "male": len(design.GENDERS), "region": len(design.REGIONS)}
+
+
+def threshold_counts() -> dict[str, int]:
+    """How many thresholds each latent is cut at (``realise``)."""
+    counts = {item.name: len(item.codes) - 1 for item in ITEMS}
+    counts.update({f"{item.name}#nonresponse": len(item.nonresponse) for item in ITEMS if item.nonresponse})
+    counts["engagement"] = 2  # none / don't know / user
+    counts.update(dict.fromkeys(USAGE_LATENTS, 1))
+    counts["lives_in_pilot_locality"] = 1
+    return counts
+
+
+@cache
+def standardisation() -> tuple[float, float, float]:
+    """(age mean, age SD, share of men) that centre the covariates of the factor means.
+
+    Age uses Table A3's weighted mean and SD; gender uses Table A2's unweighted
+    share of men (58.26%). Centring only moves the factor means' intercepts,
+    but the shipped loadings and thresholds were fitted on latents centred on
+    exactly these figures, so they must stay as read (not, say, the sample's
+    own moments).
+    """
+    male_share = float(paper.a2_shares("male", "unweighted_pct")[1])
+    return paper.a3_moment("age", "mean"), paper.a3_moment("age", "sd"), male_share
+
+
+def seed_sequence(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
+    """A fresh ``SeedSequence`` for ``seed``.
+
+    A given ``SeedSequence`` is copied: spawning advances its child counter, so
+    spawning from the caller's object would make repeated calls differ.
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    return np.random.SeedSequence(seed)
 
 
 @dataclass
@@ -70,11 +127,26 @@ class GeneratorParams:
     meta: dict[str, object] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
+        """Write the parameters as JSON (NaN and infinity are refused: ``load`` would reject them)."""
+        Path(path).write_text(json.dumps(asdict(self), indent=1, sort_keys=True, allow_nan=False) + "\n")
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_PARAMS_FILE) -> GeneratorParams:
-        return cls(**json.loads(Path(path).read_text()))
+    def load(cls, path: Path | None = None) -> GeneratorParams:
+        """Read and check a parameter file.
+
+        Args:
+            path: The file; default ``population_v2.json`` in ``$SCSIM_PARAMS_DIR``
+                or, if that is not set, in the shipped ``calibration/params``.
+
+        Raises:
+            ParameterFileError: One line naming the file and the field, for a
+                file that is missing, unreadable, not JSON, or has a missing,
+                extra, mistyped, non-finite or inconsistent field.
+        """
+        path = params_path(POPULATION_FILE) if path is None else Path(path)
+        data = read_json(path)
+        check_generator_file(data, path)
+        return cls(**data)
 
     def design_margins(self, column: str) -> design.DesignMargins:
         source = self.margins_unweighted if column == "unweighted" else self.margins_weighted
@@ -99,7 +171,7 @@ class GeneratorParams:
             cells % 3 + 1,
             self.design_margins("weighted"),
             base_weight=shares,
-        )
+        ).weights
         log_w = np.log(weight)
         mean = shares @ log_w
         return (log_w - mean) / np.sqrt(shares @ (log_w - mean) ** 2)
@@ -137,13 +209,8 @@ def simulate_latents(n: int, seed: int | np.random.SeedSequence, params: Generat
     Each block draws from its own child of one ``SeedSequence``, so common random
     numbers hold across parameter values during calibration.
     """
-    if isinstance(seed, np.random.SeedSequence):
-        # A fresh copy: spawning advances the original's child counter, which
-        # would break common random numbers across repeated calls.
-        root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
-    else:
-        root = np.random.SeedSequence(seed)
-    design_ss, factor_ss, item_ss, nonresponse_ss, extra_ss = root.spawn(5)
+    # A copy of a given SeedSequence keeps common random numbers across repeated calls.
+    design_ss, factor_ss, item_ss, nonresponse_ss, extra_ss = seed_sequence(seed).spawn(5)
     rng = np.random.default_rng(design_ss)
     cell = rng.choice(18, size=n, p=params.cell_shares())
     age_group = (cell // 6 + 1).astype(np.int8)
@@ -154,10 +221,11 @@ def simulate_latents(n: int, seed: int | np.random.SeedSequence, params: Generat
 
     rng = np.random.default_rng(factor_ss)
     xi = rng.standard_normal((2, n))
-    age_std = (age - AGE_MEAN) / AGE_SD
+    age_mean, age_sd, male_mean = standardisation()
+    age_std = (age - age_mean) / age_sd
     rho = params.factor_correlation
     factors = {
-        "ses": params.ses_on_age * age_std + params.ses_on_male * (male - MALE_MEAN) + xi[0],
+        "ses": params.ses_on_age * age_std + params.ses_on_male * (male - male_mean) + xi[0],
         "att": params.att_on_age * age_std + rho * xi[0] + np.sqrt(1 - rho**2) * xi[1],
     }
     rng = np.random.default_rng(item_ss)
@@ -261,3 +329,43 @@ def apply_nonresponse(item: Item, nonresponse: np.ndarray, asked: np.ndarray, cu
         out[asked & (nonresponse > cutoff) & (nonresponse <= upper)] = code
         upper = cutoff
     return out
+
+
+def check_generator_file(data: object, path: Path) -> None:
+    """Types, names, lengths and orderings of a ``population_v2.json`` (``GeneratorParams.load``)."""
+    validate_types(strict_schema(GeneratorParams), data, path)
+    check = Checker(path)
+    check.length("age_tilts", data["age_tilts"], len(design.AGE_GROUPS))
+    for name, low, high, open_low in (
+        ("factor_correlation", -1.0, 1.0, False),
+        ("reticence_loading", -1.0, 1.0, False),
+        ("old_west_deficit", 0.0, 1.0, True),
+        ("old_west_female_deficit", 0.0, 1.0, True),
+    ):
+        check.within(name, data[name], low, high, open_low)
+    check.exact_keys("loadings", data["loadings"], LOADED)
+    check.exact_keys("cross_loadings", data["cross_loadings"], CROSS_LOADED)
+    check.exact_keys("weight_loadings", data["weight_loadings"], WEIGHT_LOADED)
+    counts = threshold_counts()
+    check.exact_keys("thresholds", data["thresholds"], counts)
+    for name, count in counts.items():
+        values = data["thresholds"][name]
+        check.length(f"thresholds.{name}", values, count)
+        # Non-response cutoffs are read from the top (``apply_nonresponse``):
+        # the first code lies above the first cutoff, the next between the two.
+        check.monotone(f"thresholds.{name}", values, decreasing=name.endswith("#nonresponse"))
+    for margins in ("margins_unweighted", "margins_weighted"):
+        check.exact_keys(margins, data[margins], DESIGN_LEVELS)
+        for name, count in DESIGN_LEVELS.items():
+            check.length(f"{margins}.{name}", data[margins][name], count)
+            check.shares(f"{margins}.{name}", data[margins][name])
+    # ``meta`` is free-form JSON, except the advantage-type shares that ``realise`` reads.
+    shares = data["meta"].get("advantage_type_shares")
+    if shares is not None:
+        where = "meta.advantage_type_shares"
+        validate_types(strict_adapter(dict[str, list[float]]), shares, path, prefix=where)
+        check.exact_keys(where, shares, ADVANTAGE_COLUMNS)
+        for name, pair in shares.items():
+            check.length(f"{where}.{name}", pair, 2)
+            for k, value in enumerate(pair):
+                check.within(f"{where}.{name}.{k}", value, 0.0, 1.0)

@@ -18,14 +18,13 @@ Cells lost in the PDF extraction are handled explicitly (``status`` in
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from calibration.paper import DataFileError, read_table
-from sim.approval import CUT_NAMES, ApprovalModel, ApprovalRule, ModelSpecError
+from sim.approval import CUT_NAMES, ApprovalModel, ModelSpecError
 from sim.ordered_logit import CutpointError
 
 DEMOGRAPHICS = (
@@ -46,7 +45,8 @@ MODEL_BLOCKS: dict[int, tuple[str, ...]] = {
 
 MODEL_NAMES = tuple(f"model{k}" for k in MODEL_BLOCKS)
 DEFAULT_MODEL = "model1"
-DEFAULT_RULE = "default"
+# Model 1, the fallback of ``calibration.rules.approval_rule``, scores income
+# refusers with the income group the generator drew for them.
 IMPUTED_INCOME = {"income_group": "income_group_imputed"}
 PUBLISHED_URBAN_MODELS = (1, 2, 6)
 
@@ -119,26 +119,3 @@ def load_models(path: Path | None = None) -> dict[str, ApprovalModel]:
         except (CutpointError, ModelSpecError) as err:
             raise DataFileError(f"{source}: {err}") from err
     return models
-
-
-def approval_rule(name: str = DEFAULT_RULE, path: Path | None = None) -> ApprovalRule:
-    """The rule applying published model ``name`` on its subsample, Model 1 elsewhere.
-
-    ``"default"`` is the simulation's default rule, the joint approval model
-    (``calibration.joint``).
-
-    Raises:
-        ValueError: For an unknown model name.
-    """
-    if name == DEFAULT_RULE:
-        from calibration.joint import default_rule
-
-        return default_rule()
-    if name not in MODEL_NAMES:
-        allowed = ", ".join((DEFAULT_RULE, *MODEL_NAMES))
-        raise ValueError(f"model: unknown model {name!r}; allowed: {allowed}")
-    models = load_models(path)
-    # Model 1 scores everyone outside the chosen model's subsample; income
-    # refusers (Table A2: 9.3%) keep the income group the generator drew for them.
-    fallback = replace(models[DEFAULT_MODEL], imputed_columns=IMPUTED_INCOME)
-    return ApprovalRule(primary=models[name], fallback=fallback)

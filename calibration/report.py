@@ -19,18 +19,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from calibration import design, paper
-from calibration.fit_population import (
-    AWARE_AMONG_RESIDENTS,
-    BOTH_SESAME_TENCENT,
-    MOE_PAPER,
-    N_PAPER,
-    TOLERANCE_VARIABLES,
-    a2_targets,
-    tolerances,
-    weighted_shares,
-)
-from calibration.published import MODEL_NAMES, approval_rule, load_models
-from calibration.sample import SyntheticSample, approval_covariates, generate_sample
+from calibration.fit_population import TOLERANCE_VARIABLES, tolerances, weighted_shares
+from calibration.joint import approval_covariates
+from calibration.population import seed_sequence
+from calibration.published import MODEL_NAMES, load_models
+from calibration.rules import approval_rule
+from calibration.sample import SyntheticSample, generate_sample
+from calibration.targets import a2_targets
 from sim.approval import NOT_ASKED
 
 WEIGHTED_TOLERANCE_PP = 1.0
@@ -77,12 +72,20 @@ def marginals_table(sample: SyntheticSample) -> pd.DataFrame:
     return table
 
 
-def model_distributions(sample: SyntheticSample) -> pd.DataFrame:
-    """Weighted approval distribution implied by each published model on its own subsample."""
+def model_distributions(sample: SyntheticSample, seed: int | np.random.SeedSequence) -> pd.DataFrame:
+    """Weighted approval distribution implied by each published model on its own subsample.
+
+    Args:
+        sample: The synthetic sample.
+        seed: Root seed or ``SeedSequence`` of the subsamples on which each
+            model's location gap is measured (one child per model).
+    """
     covariates = approval_covariates(sample.columns)
     target = a2_targets("weighted_pct")["approval"]
     rows = []
-    for name, model in load_models().items():
+    models = load_models()
+    streams = seed_sequence(seed).spawn(len(models))
+    for (name, model), stream in zip(models.items(), streams, strict=True):
         inside = model.in_subsample(covariates)
         probs = model.probabilities(covariates)[inside]
         w = sample.weights[inside]
@@ -95,7 +98,7 @@ def model_distributions(sample: SyntheticSample) -> pd.DataFrame:
         row["max_abs_diff_pp"] = float(np.max(np.abs(implied - paper_shares)))
         row["within_2pp"] = row["max_abs_diff_pp"] <= MODEL_TOLERANCE_PP
         xb = model.linear_predictor(covariates)[inside]
-        shift, after = location_gap(xb, w, model.cuts, paper_shares / 100)
+        shift, after = location_gap(xb, w, model.cuts, paper_shares / 100, np.random.default_rng(stream))
         row["location_shift_logits"] = shift
         row["max_abs_diff_after_shift_pp"] = after
         row["explanation"] = explain(name, row, cut_standard_errors(name))
@@ -103,13 +106,18 @@ def model_distributions(sample: SyntheticSample) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def location_gap(xb: np.ndarray, w: np.ndarray, cuts: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """Shift of xβ that best reproduces ``target``, and the max gap (pp) left after it."""
+def location_gap(
+    xb: np.ndarray, w: np.ndarray, cuts: np.ndarray, target: np.ndarray, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Shift of xβ that best reproduces ``target``, and the max gap (pp) left after it.
+
+    The search runs on a subsample of at most 20,000 respondents drawn with ``rng``.
+    """
     from scipy.optimize import minimize_scalar
 
     from sim.ordered_logit import category_probabilities
 
-    sample = np.random.default_rng(0).choice(xb.size, size=min(xb.size, 20_000), replace=False)
+    sample = rng.choice(xb.size, size=min(xb.size, 20_000), replace=False)
     xb, w = xb[sample], w[sample] / w[sample].sum()
 
     def gap(delta: float) -> float:
@@ -159,7 +167,8 @@ def summary(sample: SyntheticSample, seed: int) -> dict[str, object]:
     age = sample.columns["age"].astype(float)
     age_mean = float(w @ age / w.sum())
     age_sd = float(np.sqrt(w @ (age - age_mean) ** 2 / w.sum()))
-    small = generate_sample(N_PAPER, seed, approval_rule())
+    n_paper = paper.sample_size()
+    small = generate_sample(n_paper, seed, approval_rule())
     columns = sample.columns
     both = float(w @ (columns["uses_sesame"] * columns["uses_tencent"]) / w.sum())
     resident = columns["lives_in_pilot_locality"] == 1
@@ -170,18 +179,20 @@ def summary(sample: SyntheticSample, seed: int) -> dict[str, object]:
         "n": sample.n,
         "seed": seed,
         "kish_design_effect": design.kish_design_effect(w),
-        "margin_of_error_pct_at_2209": design.margin_of_error(w, N_PAPER),
+        "paper_n": n_paper,
+        "margin_of_error_pct_at_2209": design.margin_of_error(w, n_paper),
         "margin_of_error_pct_sample_of_2209": design.margin_of_error(small.weights),
-        "margin_of_error_pct_paper": MOE_PAPER,
+        "margin_of_error_pct_paper": paper.fact("margin_of_error"),
         "max_weight": float(w.max()),
         "age_weighted_mean": age_mean,
         "age_weighted_sd": age_sd,
-        "age_paper_mean_sd": [31.21, 10.318],
+        "age_paper_mean_sd": [paper.a3_moment("age", "mean"), paper.a3_moment("age", "sd")],
         "both_sesame_tencent_weighted_pct": 100 * both,
-        "both_sesame_tencent_paper_pct": 100 * BOTH_SESAME_TENCENT,
+        "both_sesame_tencent_paper_pct": paper.fact("sesame_and_tencent"),
         "lives_in_pilot_locality_weighted_pct": 100 * float(w @ resident / w.sum()),
+        "lives_in_pilot_locality_paper_pct": paper.fact("lives_in_pilot_locality"),
         "aware_among_pilot_residents_weighted_pct": 100 * aware,
-        "aware_among_pilot_residents_paper_pct": 100 * AWARE_AMONG_RESIDENTS,
+        "aware_among_pilot_residents_paper_pct": paper.fact("aware_among_pilot_residents"),
         "tolerances": {
             v: {"paper": float(a4[v]), "simulated": float(s)}
             for v, s in zip(TOLERANCE_VARIABLES, simulated_tolerance, strict=True)
@@ -241,11 +252,24 @@ def plot_report(marginals: pd.DataFrame, models: pd.DataFrame) -> Figure:
 
 
 def write_report(out: Path, n: int = 200_000, seed: int = 1) -> dict[str, object]:
-    """Write tables, summary and figure of the t=0 population report to ``out``."""
+    """Write tables, summary and figure of the t=0 population report to ``out``.
+
+    Args:
+        out: Output directory (created if missing).
+        n: Size of the synthetic sample.
+        seed: Root seed of the report.
+
+    Returns:
+        The summary, as written to ``summary.json``.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    sample = generate_sample(n, seed, approval_rule())
+    # One root for the whole report: its children 0 and 1 drive the sample
+    # (``generate_sample`` spawns them from a copy), child 2 the subsamples of
+    # the location gaps.
+    root = np.random.SeedSequence(seed)
+    sample = generate_sample(n, root, approval_rule())
     marginals = marginals_table(sample)
-    models = model_distributions(sample)
+    models = model_distributions(sample, root.spawn(3)[2])
     facts = summary(sample, seed)
     facts["cells_outside_weighted_tolerance"] = marginals.loc[~marginals["ok_weighted"], ["variable", "code"]].to_dict(
         "records"
@@ -271,8 +295,10 @@ def render_markdown(marginals: pd.DataFrame, models: pd.DataFrame, facts: dict[s
         "# Calibrated t=0 population",
         "",
         f"N = {facts['n']:,}, seed {facts['seed']}. Kish design effect {facts['kish_design_effect']:.3f}; "
-        f"margin of error at N = 2,209: {facts['margin_of_error_pct_at_2209']:.2f}% (paper 2.22%).",
-        f"Weighted age: mean {facts['age_weighted_mean']:.2f}, SD {facts['age_weighted_sd']:.2f} (paper 31.21, 10.32).",
+        f"margin of error at N = {facts['paper_n']:,}: {facts['margin_of_error_pct_at_2209']:.2f}% "
+        f"(paper {facts['margin_of_error_pct_paper']:.2f}%).",
+        f"Weighted age: mean {facts['age_weighted_mean']:.2f}, SD {facts['age_weighted_sd']:.2f} "
+        f"(paper {facts['age_paper_mean_sd'][0]:.2f}, {facts['age_paper_mean_sd'][1]:.2f}).",
         f"Table A2 cells within tolerance: weighted {int(marginals['ok_weighted'].sum())}/{len(marginals)}, "
         f"unweighted {int(marginals['ok_unweighted'].sum())}/{len(marginals)}.",
         "",

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from calibration import design
-from calibration.items import ADVANTAGE_TYPES, ITEMS, SCHEMA_COLUMNS, USAGE_COLUMNS
+from calibration.items import ADVANTAGE_COLUMNS, ITEMS, SCHEMA_COLUMNS, USAGE_COLUMNS
+from calibration.joint import approval_covariates
 from calibration.population import (
     GeneratorParams,
     Latents,
@@ -21,13 +22,14 @@ from calibration.population import (
     cut,
     fit_usage_thresholds,
     quantile_thresholds,
+    seed_sequence,
     select_usage,
     simulate_latents,
 )
+from calibration.targets import Targets
 from sim.approval import NOT_ASKED, ApprovalRule
+from sim.errors import UserError
 from sim.ordered_logit import draw_latent
-
-Targets = dict[str, dict[int, float]]
 
 
 def realise(
@@ -117,26 +119,32 @@ def advantage_types(latents: Latents, columns: dict[str, np.ndarray], params: Ge
     received = columns["advantages"] == 1
     asked = columns["advantages"] != NOT_ASKED
     urban = columns["urban"] == 1
-    uniform = latents.uniforms[: len(ADVANTAGE_TYPES)]
+    uniform = latents.uniforms[: len(ADVANTAGE_COLUMNS)]
     out: dict[str, np.ndarray] = {}
     margins = []
-    for k, name in enumerate(ADVANTAGE_TYPES):
+    for k, name in enumerate(ADVANTAGE_COLUMNS):
         rural_share, urban_share = shares.get(name, (0.3, 0.3))
         p = np.where(urban, urban_share, rural_share)
         margins.append(p - uniform[k])
         out[name] = uniform[k] < p
-    forced = received & ~np.any([out[name] for name in ADVANTAGE_TYPES], axis=0)
+    forced = received & ~np.any([out[name] for name in ADVANTAGE_COLUMNS], axis=0)
     best = np.argmax(np.stack(margins), axis=0)
-    for k, name in enumerate(ADVANTAGE_TYPES):
+    for k, name in enumerate(ADVANTAGE_COLUMNS):
         flag = (out[name] | (forced & (best == k))) & received
         out[name] = np.where(asked, flag, NOT_ASKED).astype(np.int16)
     return out
 
 
-def survey_weights(columns: dict[str, np.ndarray], params: GeneratorParams, cap: float = 2.0) -> np.ndarray:
-    """Raking weights by age group × gender × region to Table A2's weighted column."""
+def survey_weights(columns: dict[str, np.ndarray], params: GeneratorParams, cap: float | None = None) -> np.ndarray:
+    """Raking weights by age group × gender × region to Table A2's weighted column.
+
+    Args:
+        columns: The sample's columns (``age``, ``male``, ``region``).
+        params: Generator parameters (the target margins).
+        cap: Maximum weight; default the paper's (``design.rake``).
+    """
     age_group = np.digitize(columns["age"], [31, 51]) + 1
-    return design.rake(age_group, columns["male"], columns["region"], params.design_margins("weighted"), cap)
+    return design.rake(age_group, columns["male"], columns["region"], params.design_margins("weighted"), cap).weights
 
 
 @dataclass
@@ -166,12 +174,15 @@ class SyntheticSample:
         return pd.DataFrame(data)
 
 
-def generate_sample(n: int, seed: int, rule: ApprovalRule, params: GeneratorParams | None = None) -> SyntheticSample:
+def generate_sample(
+    n: int, seed: int | np.random.SeedSequence, rule: ApprovalRule, params: GeneratorParams | None = None
+) -> SyntheticSample:
     """Draw ``n`` synthetic respondents with weights and approval.
 
     Args:
         n: Number of respondents (> 0).
-        seed: Root seed; everything derives from ``SeedSequence(seed)``.
+        seed: Root seed or ``SeedSequence``; everything derives from its first
+            two children (a given ``SeedSequence`` is copied, not advanced).
         rule: Approval rule (primary model and Model 1 fallback).
         params: Generator parameters; defaults to the shipped calibration.
 
@@ -179,9 +190,9 @@ def generate_sample(n: int, seed: int, rule: ApprovalRule, params: GeneratorPara
         The sample. Identical for identical (n, seed, rule, params).
     """
     if n <= 0:
-        raise ValueError(f"n: must be a positive integer, got {n}")
+        raise UserError(f"n: must be a positive integer, got {n}")
     params = params or GeneratorParams.load()
-    latent_ss, approval_ss = np.random.SeedSequence(seed).spawn(2)
+    latent_ss, approval_ss = seed_sequence(seed).spawn(2)
     latents = simulate_latents(n, latent_ss, params)
     columns, _ = realise(latents, params)
     weights = survey_weights(columns, params)
@@ -191,23 +202,16 @@ def generate_sample(n: int, seed: int, rule: ApprovalRule, params: GeneratorPara
     return SyntheticSample(columns, weights, epsilon, result.n_fallback)
 
 
-def approval_covariates(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Columns as the approval models read them.
+def draw_citizens(sample: SyntheticSample, n: int, seed: int | np.random.SeedSequence) -> np.ndarray:
+    """Indices of ``n`` citizens drawn from the sample with probability ∝ weight.
 
-    Adds the imputed income of refusers (for the Model 1 fallback) and the full
-    state the joint model reads (``calibration.joint.joint_state``).
+    Args:
+        sample: The synthetic sample.
+        n: Number of citizens (> 0).
+        seed: Root seed or ``SeedSequence`` (copied, not advanced).
     """
-    from calibration.joint import with_joint_state
-
-    covariates = dict(columns)
-    covariates["income_group_imputed"] = columns["income_group_full"]
-    return with_joint_state(covariates)
-
-
-def draw_citizens(sample: SyntheticSample, n: int, seed: int) -> np.ndarray:
-    """Indices of ``n`` citizens drawn from the sample with probability ∝ weight."""
     if n <= 0:
-        raise ValueError(f"n: must be a positive integer, got {n}")
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
+        raise UserError(f"n: must be a positive integer, got {n}")
+    rng = np.random.default_rng(seed_sequence(seed))
     p = sample.weights / sample.weights.sum()
     return rng.choice(sample.n, size=n, replace=True, p=p)

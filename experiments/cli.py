@@ -1,9 +1,16 @@
 """The ``scsim`` command line.
 
-Every user error (bad parameter, unreadable or malformed data file, unwritable
-output) ends with one line on stderr naming the field and what is allowed, and
-exit status 2; nothing already on disk is overwritten unless the new file was
-written completely first.
+Errors are reported by kind:
+
+* input that cannot be used (a bad parameter, scenario, data or parameter
+  file, output path, or a run too large for the machine) raises a
+  ``sim.errors.UserError``: one line on stderr naming the field and what is
+  allowed, exit status 2;
+* Ctrl-C: one line, exit status 130;
+* anything else is a bug: its traceback, a line saying so, exit status 1.
+
+Nothing already on disk is replaced unless the new output was written
+completely first.
 """
 
 from __future__ import annotations
@@ -11,16 +18,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from experiments.outputs import output_directory
+from experiments.parallel import stop_workers
+from experiments.resources import check_memory
 from experiments.store import atomic_write
+from sim.errors import UserError
 
 EXIT_USAGE = 2
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
 
 
-class UserError(Exception):
-    """An error caused by input, reported as one line without a traceback."""
+class OneLineParser(argparse.ArgumentParser):
+    """argparse reporting a usage error as one line (subcommand parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"scsim: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 def int_at_least(field: str, minimum: int) -> Callable[[str], int]:
@@ -61,6 +81,12 @@ def check_writable_file(path: Path, field: str) -> None:
         raise UserError(f"{field}: directory {directory} does not exist")
     if not os.access(directory, os.W_OK):
         raise UserError(f"{field}: directory {directory} is not writable")
+    # os.access says yes to root everywhere, even in /proc: only creating a file tells.
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise UserError(f"{field}: cannot create files in {directory}: {err.strerror or err}") from None
 
 
 def check_writable_dir(path: Path, field: str) -> None:
@@ -74,9 +100,11 @@ def check_writable_dir(path: Path, field: str) -> None:
 
 
 def cmd_population(args: argparse.Namespace) -> int:
-    from calibration.published import approval_rule
+    from calibration.rules import approval_rule
     from calibration.sample import generate_sample
 
+    if not args.out:
+        raise UserError("--out: must not be empty; give a file path ending in .parquet")
     out = Path(args.out)
     if out.suffix != ".parquet":
         raise UserError(f"--out: must end in .parquet, got {out.name!r}")
@@ -84,6 +112,7 @@ def cmd_population(args: argparse.Namespace) -> int:
     coefficients = Path(args.coefficients) if args.coefficients else None
     if coefficients is not None and args.model == "default":
         raise UserError("--coefficients: applies to a published model; also pass --model model1..model7")
+    check_memory(args.n, "population")
     rule = approval_rule(args.model, coefficients)
     sample = generate_sample(args.n, args.seed, rule)
     frame = sample.to_frame()
@@ -96,18 +125,24 @@ def cmd_population(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from calibration.report import write_report
+    check_memory(args.n, "report")
+    with output_directory(args.out, field="--out", kind="report") as staging:
+        from calibration.report import write_report
 
+        facts = write_report(staging, n=args.n, seed=args.seed)
     out = Path(args.out)
-    check_writable_dir(out, "--out")
-    facts = write_report(out, n=args.n, seed=args.seed)
     outside_w = len(facts["cells_outside_weighted_tolerance"])
     outside_u = len(facts["cells_outside_unweighted_tolerance"])
     print(f"population report written to {out}/")
     print("  report.md, marginals.csv, approval_by_model.csv, summary.json, population_report.png")
-    print(f"  margin of error at N=2,209: {facts['margin_of_error_pct_at_2209']:.2f}% (paper 2.22%)")
+    paper_mean, paper_sd = facts["age_paper_mean_sd"]
     print(
-        f"  weighted age mean {facts['age_weighted_mean']:.2f}, SD {facts['age_weighted_sd']:.2f} (paper 31.21, 10.32)"
+        f"  margin of error at N={facts['paper_n']:,}: {facts['margin_of_error_pct_at_2209']:.2f}% "
+        f"(paper {facts['margin_of_error_pct_paper']:.2f}%)"
+    )
+    print(
+        f"  weighted age mean {facts['age_weighted_mean']:.2f}, SD {facts['age_weighted_sd']:.2f} "
+        f"(paper {paper_mean:.2f}, {paper_sd:.2f})"
     )
     print(f"  Table A2 cells outside tolerance: weighted {outside_w}, unweighted {outside_u}")
     for row in facts["models"]:
@@ -118,16 +153,23 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    if args.report:
-        return calibrate_report(Path(args.report), args.n, args.seed)
-    return calibrate_refit(Path(args.params_dir), args.seed, args.iterations)
+    # --seed defaults per mode: the report's and the refit's own default seeds.
+    if args.report is not None:
+        from calibration.joint_report import REPORT_SEED
+
+        return calibrate_report(args.report, args.n, REPORT_SEED if args.seed is None else args.seed)
+    from calibration.fit_population import REFIT_SEED
+
+    return calibrate_refit(Path(args.params_dir), REFIT_SEED if args.seed is None else args.seed, args.iterations)
 
 
-def calibrate_report(out: Path, n: int, seed: int) -> int:
-    from calibration.joint_report import write_joint_report
+def calibrate_report(report_dir: str, n: int, seed: int) -> int:
+    check_memory(n, "calibrate_report")
+    with output_directory(report_dir, field="--report", kind="calibration") as staging:
+        from calibration.joint_report import write_joint_report
 
-    check_writable_dir(out, "--report")
-    report = write_joint_report(out, n=n, seed=seed)
+        report = write_joint_report(staging, n=n, seed=seed)
+    out = Path(report_dir)
     summary = report["summary"]["coefficients"]
     print(f"joint-model calibration report written to {out}/ (calibration.json, table4_refits.csv, *.png)")
     print(
@@ -165,14 +207,21 @@ def calibrate_refit(directory: Path, seed: int, iterations: int) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from experiments.scenario import load_scenario
-    from experiments.simulation import Simulation
 
     scenario = load_scenario(args.scenario)
+    scenario.check_horizon(args.months)
+    check_memory(args.n, "run")
+    from calibration.citizens import check_parameter_files
+
+    check_parameter_files()
+    with output_directory(args.out, field="--out", kind="run") as staging:
+        # Imported only once --out is known to be usable, so that a bad --out fails in a fraction of a second.
+        from experiments.simulation import Simulation
+
+        simulation = Simulation(scenario, n=args.n, seed=args.seed)
+        results = simulation.run(months=args.months, replications=args.replications, progress=True)
+        results.save(staging)
     out = Path(args.out)
-    check_writable_dir(out, "--out")
-    simulation = Simulation(scenario, n=args.n, seed=args.seed)
-    results = simulation.run(months=args.months, replications=args.replications, progress=True)
-    results.save(out)
     series = results.series("share_approve")
     start, end = 100 * series.iloc[0].mean(), 100 * series.iloc[-1].mean()
     print(f"{scenario.name}: share approving {start:.2f}% at month 0, {end:.2f}% at month {args.months}")
@@ -181,36 +230,56 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from experiments.forecast import run_forecast
-    from experiments.forecast_report import write_forecast
     from experiments.scenario import load_scenario
 
     baseline, shift = load_scenario(args.baseline), load_scenario(args.shift)
-    out = Path(args.out)
-    check_writable_dir(out, "--out")
-    workers = min(2, os.cpu_count() or 1)
-    result, frames = run_forecast(
-        baseline, shift, args.n, args.months, args.replications, args.seed, progress=True, workers=workers
-    )
-    write_forecast(result, frames, out)
-    low, high = result["ci95"]
+    for scenario in (baseline, shift):
+        scenario.check_horizon(args.months)
+    workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
+    check_memory(args.n, "run", processes=workers + (workers > 1))
+    from calibration.citizens import check_parameter_files
+
+    check_parameter_files()
+    with output_directory(args.out, field="--out", kind="forecast") as staging:
+        from experiments.forecast import run_forecast
+        from experiments.forecast_report import write_forecast
+
+        result, frames = run_forecast(
+            baseline,
+            shift,
+            args.n,
+            args.months,
+            args.replications,
+            args.seed,
+            progress=True,
+            workers=workers,
+            decomposition_replications=args.decomposition_replications,
+        )
+        write_forecast(result, frames, staging)
+    low, high = result["uncertainty_interval"]
+    settled = "" if result["verdict_settled"] else " (not settled: rerun with more --replications)"
     print(
         f"{shift.name} vs {baseline.name}: share approving at month {args.months} {result['shift_share']:.2f}% vs "
-        f"{result['baseline_share']:.2f}%, effect {result['effect_pp']:+.2f} pp (95% {low:+.2f} to {high:+.2f}): "
-        f"{result['verdict']}"
+        f"{result['baseline_share']:.2f}%, effect {result['effect_pp']:+.2f} pp "
+        f"(95% uncertainty interval {low:+.2f} to {high:+.2f}, {args.replications} replications): "
+        f"{result['verdict']}{settled}"
     )
     for name, value in result["channels"].items():
-        print(
-            f"  channel {name}: {value['effect_pp']:+.2f} pp (95% {value['ci95'][0]:+.2f} to {value['ci95'][1]:+.2f})"
-        )
-    print(f"wrote {out}/forecast.json, forecast.md and figures")
+        if not value["route"]:
+            print(f"  channel {name}: no route in this configuration")
+        elif "contribution" in value:
+            contribution = value["contribution"]
+            interval = contribution["uncertainty_interval"]
+            print(f"  channel {name}: {contribution['effect_pp']:+.2f} pp ({interval[0]:+.2f} to {interval[1]:+.2f})")
+    print(f"wrote {Path(args.out)}/forecast.json, forecast.md and figures")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from calibration.published import DEFAULT_RULE, MODEL_NAMES
+    from calibration.published import MODEL_NAMES
+    from calibration.rules import DEFAULT_RULE
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="scsim",
         description="Simulate public approval of China's social credit systems (Kostka 2019).",
     )
@@ -250,7 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--out", required=True, help="output directory")
     forecast.add_argument("--n", type=positive_int("--n"), default=20_000, help="citizens (default 20,000)")
     forecast.add_argument("--months", type=positive_int("--months"), default=60, help="months (default 60)")
-    forecast.add_argument("--replications", type=positive_int("--replications"), default=10, help="default 10")
+    forecast.add_argument(
+        "--replications", type=positive_int("--replications"), default=20, help="paired replications (default 20)"
+    )
+    forecast.add_argument(
+        "--decomposition-replications",
+        type=int_at_least("--decomposition-replications", 0),
+        default=10,
+        help="replications of the channel decomposition and dose-responses (default 10; 0 skips them)",
+    )
+    forecast.add_argument(
+        "--workers", type=positive_int("--workers"), default=None, help="worker processes (default: up to 2)"
+    )
     forecast.add_argument("--seed", type=seed_int, default=0)
     forecast.set_defaults(func=cmd_forecast)
 
@@ -259,32 +339,51 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--report", metavar="DIR", help="rebuild the calibration evidence from the shipped parameters")
     mode.add_argument("--refit", action="store_true", help="re-run the whole calibration (about 17 minutes on 2 cores)")
     calibrate.add_argument("--n", type=positive_int("--n"), default=50_000, help="report: simulated sample size")
-    calibrate.add_argument("--seed", type=seed_int, default=20180401)
+    calibrate.add_argument("--seed", type=seed_int, default=None, help="report: default 7; refit: default 20180401")
     calibrate.add_argument("--iterations", type=positive_int("--iterations"), default=15, help="refit: LM iterations")
     calibrate.add_argument("--params-dir", default=str(Path(__file__).resolve().parents[1] / "calibration" / "params"))
     calibrate.set_defaults(func=cmd_calibrate)
     return parser
 
 
+def report_error(message: str) -> None:
+    """Print one error line (progress bars are closed, with their newline, before errors get here)."""
+    sys.stdout.flush()
+    print(f"scsim: {message}", file=sys.stderr)
+
+
+def interrupted(err: BaseException | None) -> bool:
+    """Whether ``err`` was caused by Ctrl-C (Python wraps it, e.g. in a RuntimeError when it hits a class body)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from calibration.paper import DataFileError
-
-    parser = build_parser()
-
-    def one_line_error(message: str) -> None:
-        print(f"scsim: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-
-    parser.error = one_line_error  # type: ignore[method-assign]
-    for action in parser._subparsers._group_actions if parser._subparsers else []:
-        for subparser in action.choices.values():
-            subparser.error = one_line_error  # type: ignore[method-assign]
-    args = parser.parse_args(argv)
     try:
+        # Parsing imports the heavy modules: inside the try, so Ctrl-C there is one line too.
+        args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UserError, DataFileError, ValueError, OSError) as err:
-        print(f"scsim: error: {err}", file=sys.stderr)
+    except UserError as err:
+        report_error(f"error: {err}")
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        report_error("interrupted; nothing was written")
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        if interrupted(err):
+            report_error("interrupted; nothing was written")
+            return EXIT_INTERRUPTED
+        traceback.print_exc()
+        report_error("internal error: this is a bug in scsim, not a problem with your input (traceback above)")
+        return EXIT_BUG
+    finally:
+        # A command that failed may leave a worker pool running: end its workers now, not after their calls.
+        stop_workers()
 
 
 if __name__ == "__main__":

@@ -4,43 +4,64 @@ Design: paired replications. Replicate r of every arm uses child r of one root
 seed, so the baseline and the shift share their citizens, their monthly draws
 (the engine draws the same arrays whatever the levers) and their draw of the
 joint approval model from its calibrated uncertainty. The effect is shift minus
-baseline in each replicate; its 95% interval is the 2.5–97.5 percentile range
-over replicates, which carries stochastic and parameter uncertainty. A second
-set of replicates without parameter draws splits the variance between them.
+baseline in each replicate.
+
+The reported interval is the **uncertainty interval**: the 2.5th–97.5th
+percentile of the replicate effects, which carry the approval model's
+coefficient uncertainty and the simulation's noise at this N. Its ends are
+estimated from a finite number of replicates, so their Monte Carlo standard
+errors are reported too (bootstrap over replicates), and the verdict says
+whether it could change with more replicates. A second set of replicates
+without coefficient draws splits the variance between the two sources.
 
 Channel decomposition reruns the pair with one channel off (contribution =
-total − effect without it) and with only one channel on; the part of the total
-that the one-channel effects do not add up to is reported as the interaction.
+total − effect without it) and with only that channel on; what the
+one-channel effects do not add up to is the interaction. A channel whose
+covariates never leave their t = 0 values in any month of any replicate of
+either arm has no route to approval in this configuration and is reported as
+such. Dose–responses move one lever of the shift at a time from the baseline,
+and the whole shift at fractions of its size.
 """
 
 from __future__ import annotations
-
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from calibration.citizens import check_parameter_files
+from experiments.forecast_design import (
+    channel_variants,
+    combined_doses,
+    lever_doses,
+    no_channels,
+    shift_levers,
+    shift_start,
+    with_channels,
+)
 from experiments.scenario import Scenario
-from experiments.simulation import replicate_seeds, run_replicate
-from sim.params import Channels
+from experiments.simulation import replicate_metrics, replicate_population, replicate_seeds, tidy
+from sim.errors import UserError
+from sim.metrics import GROUPS, METRIC_KEYS
+from sim.perceptions import CHANNEL_COVARIATES
+from sim.state import Population
 
-# Every channel of the engine: the five the forecast question names (direct
-# disadvantage, fairness, relative score, awareness, benefits withdrawn) and the
-# perceived functions ("framing": they fall while sanctioned) and transparency,
-# so that no route of the effect hides in the interaction term.
-FORECAST_CHANNELS = (
-    "disadvantage", "fairness", "relative_score", "awareness", "benefits", "framing", "transparency",
-)  # fmt: skip
-DOSES = (1, 2, 4, 8)  # blacklisting-rate multipliers of the baseline rate
-SUBGROUP_ATTRIBUTES = ("urban", "age_group", "income_group", "education", "commercial_user",
-                       "gov_pilot_participant", "blacklisted")  # fmt: skip
+HYPOTHESIS = {
+    "text": "As SCS pilots continue to develop it is possible that the more punitive elements of SCSs will come "
+    "into wider use and this would likely dampen some citizens' enthusiasm",
+    "source": "Kostka (2019), Conclusion",
+}
+COMPOSITIONAL = ("blacklisted", "gov_pilot_participant")  # states the shift itself changes
+APPROVE = "all|share_approve"
+MOVED = tuple(f"all|share_moved_{channel}" for channel in CHANNEL_COVARIATES)
+SMALL_ARM_KEYS = (APPROVE, *MOVED)
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_STREAM = 0xB0075  # entropy word that keeps the bootstrap's stream apart from the replicates'
 
 
-def verdict(ci95: tuple[float, float]) -> str:
+def verdict(interval: tuple[float, float]) -> str:
     """'supported' if the interval lies below zero, 'contradicted' if above, else 'inconclusive'."""
-    low, high = ci95
+    low, high = interval
     if high < 0:
         return "supported"
     if low > 0:
@@ -48,86 +69,109 @@ def verdict(ci95: tuple[float, float]) -> str:
     return "inconclusive"
 
 
-def interval(values: np.ndarray) -> list[float]:
-    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+def uncertainty_summary(effects: np.ndarray, seed: int) -> dict[str, object]:
+    """Mean, uncertainty interval with its Monte Carlo error, and the mean's confidence interval."""
+    effects = np.asarray(effects, dtype=float)
+    replicates = effects.size
+    low, high = np.percentile(effects, [2.5, 97.5])
+    rng = np.random.default_rng(np.random.SeedSequence([BOOTSTRAP_STREAM, seed]))
+    resamples = effects[rng.integers(0, replicates, size=(BOOTSTRAP_RESAMPLES, replicates))]
+    ends = np.percentile(resamples, [2.5, 97.5], axis=1)
+    sd = float(effects.std(ddof=1)) if replicates > 1 else 0.0
+    mean_se = sd / np.sqrt(replicates)
+    t = _t_quantile(replicates - 1)
+    return {
+        "effect_pp": float(effects.mean()),
+        "uncertainty_interval": [float(low), float(high)],
+        "uncertainty_interval_mc_se": [float(ends[0].std(ddof=1)), float(ends[1].std(ddof=1))],
+        "mean_effect_se": float(mean_se),
+        "mean_effect_ci95": [float(effects.mean() - t * mean_se), float(effects.mean() + t * mean_se)],
+        "per_replicate": effects.tolist(),
+    }
 
 
-def with_channels(scenario: Scenario, channels: Channels) -> Scenario:
-    """The scenario with its channel switches replaced."""
-    return scenario.model_copy(update={"channels": type(scenario.channels)(**asdict(channels))})
+def _t_quantile(dof: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, max(dof, 1)))
 
 
-def with_dose(shift: Scenario, baseline_rate: float, multiplier: float) -> Scenario:
-    changes = [
-        change.model_copy(update={"blacklist_rate": min(baseline_rate * multiplier, 1.0)}) for change in shift.changes
-    ]
-    return shift.model_copy(update={"changes": changes, "name": f"{shift.name}_x{multiplier:g}"})
+def verdict_settled(summary: dict[str, object]) -> bool:
+    """Whether the verdict survives moving either end of the interval by two Monte Carlo standard errors."""
+    (low, high), (se_low, se_high) = summary["uncertainty_interval"], summary["uncertainty_interval_mc_se"]
+    current = verdict((low, high))
+    for new_low in (low - 2 * se_low, low + 2 * se_low):
+        for new_high in (high - 2 * se_high, high + 2 * se_high):
+            if new_low <= new_high and verdict((new_low, new_high)) != current:
+                return False
+    return True
 
 
-class Arms:
-    """Runs scenario arms replicate by replicate (in worker processes) and keeps the tidy frames.
+class ArmRunner:
+    """Runs arms in paired replicates; every (arm, replicate) is one job, all through one pool.
 
-    Each replicate depends only on (seed, r), so results are identical whatever
+    A job depends only on (scenario, seed, r), so results are identical whatever
     the number of workers.
     """
 
-    def __init__(self, n: int, months: int, replications: int, seed: int, progress: bool, workers: int) -> None:
-        self.n, self.months, self.replications, self.seed = n, months, replications, seed
-        self.bar = tqdm(desc="forecast", unit="replicate", disable=not progress)
-        self.pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    def __init__(self, n: int, months: int, replications: int, seed: int, workers: int, progress: bool) -> None:
+        self.n, self.months, self.seed = n, months, seed
+        self.seeds = replicate_seeds(seed, replications)
+        self.workers = workers
+        self.progress = progress
 
-    def run(self, scenario: Scenario, draw_parameters: bool = True) -> pd.DataFrame:
-        jobs = [
-            (scenario, self.n, self.months, child, r, draw_parameters)
-            for r, child in enumerate(replicate_seeds(self.seed, self.replications))
-        ]
-        results = self.pool.map(_run, jobs) if self.pool else map(_run, jobs)
-        frames = []
-        for frame in results:
-            frames.append(frame)
-            self.bar.update(1)
-        return pd.concat(frames, ignore_index=True)
+    def run(self, arms: dict[str, tuple[Scenario, bool, tuple[str, ...] | None]], replicates: int) -> dict:
+        """Arm name → array (replicates, months + 1, keys) for the first ``replicates`` replicates.
 
-    def close(self) -> None:
-        self.bar.close()
-        if self.pool:
-            self.pool.shutdown()
-
-
-def _run(job: tuple) -> pd.DataFrame:
-    return run_replicate(*job)
-
-
-def paired(base: pd.DataFrame, shift: pd.DataFrame, metric: str, group: str = "all") -> pd.DataFrame:
-    """Replicates × months of shift − baseline for one metric and group."""
-
-    def table(frame: pd.DataFrame) -> pd.DataFrame:
-        rows = frame[(frame["metric"] == metric) & (frame["group"] == group)]
-        return rows.pivot(index="month", columns="replicate", values="value")
-
-    return table(shift) - table(base)
+        Each arm is (scenario, draw_parameters, keys); keys None keeps every metric.
+        """
+        # Replicate-major order in chunks of one replicate: a worker builds each
+        # replicate's citizens once and reuses them for every arm.
+        jobs, slots = [], []
+        for r in range(replicates):
+            for name, (scenario, draw, keys) in arms.items():
+                index = None if keys is None else [METRIC_KEYS.index(key) for key in keys]
+                jobs.append((scenario, self.n, self.months, self.seeds[r], draw, index))
+                slots.append((name, r))
+        results: dict[str, list] = {name: [None] * replicates for name in arms}
+        chunk = max(len(arms), 1)
+        with tqdm(total=len(jobs), desc="forecast", unit="run", disable=not self.progress) as bar:
+            for (name, r), values in zip(slots, _map(_run_job, jobs, self.workers, chunk), strict=True):
+                results[name][r] = values
+                bar.update(1)
+        return {name: np.stack(values) for name, values in results.items()}
 
 
-def effect_summary(
-    base: pd.DataFrame,
-    shift: pd.DataFrame,
-    horizon: int,
-    start: int,
-    metric: str = "share_approve",
-    group: str = "all",
-    scale: float = 100.0,
-) -> dict[str, object]:
-    """Effect at the horizon and averaged over the post-shift months, with 95% intervals."""
-    difference = paired(base, shift, metric, group)
-    at_horizon = scale * difference.loc[horizon].to_numpy()
-    post = scale * difference.loc[start:horizon].mean(axis=0).to_numpy()
-    return {
-        "effect_pp": float(at_horizon.mean()),
-        "ci95": interval(at_horizon),
-        "post_shift_mean_pp": float(post.mean()),
-        "post_shift_ci95": interval(post),
-        "per_replicate": at_horizon.tolist(),
-    }
+def _map(function, jobs: list, workers: int, chunk: int):
+    if workers <= 1:
+        yield from map(function, jobs)
+        return
+    from experiments.parallel import worker_pool
+
+    with worker_pool(workers) as pool:
+        try:
+            yield from pool.map(function, jobs, chunksize=chunk)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+_population_cache: dict[tuple, Population] = {}
+
+
+def _run_job(job: tuple) -> np.ndarray:
+    scenario, n, months, seed, draw, index = job
+    key = (n, seed.entropy, seed.spawn_key, seed.pool_size)
+    if key not in _population_cache:
+        _population_cache.clear()  # one replicate's citizens at a time
+        _population_cache[key] = replicate_population(n, seed)
+    values = replicate_metrics(scenario, n, months, seed, draw, population=_population_cache[key])
+    return values if index is None else values[:, index]
+
+
+def paired_effect(base: np.ndarray, shift: np.ndarray, month: int, scale: float = 100.0) -> np.ndarray:
+    """Per-replicate shift − baseline at one month (replicates × months arrays)."""
+    return scale * (shift[:, month] - base[:, month])
 
 
 def run_forecast(
@@ -135,93 +179,81 @@ def run_forecast(
     shift: Scenario,
     n: int = 20_000,
     months: int = 60,
-    replications: int = 10,
+    replications: int = 40,
     seed: int = 0,
     progress: bool = False,
     workers: int = 1,
+    decomposition_replications: int = 10,
 ) -> tuple[dict[str, object], dict[str, pd.DataFrame]]:
-    """The full forecast test; returns the result dict (``forecast.json``) and the main arms' frames."""
-    start = min((change.month for change in shift.changes), default=1)
+    """The full forecast test; returns the result dict (``forecast.json``) and the main arms' tidy frames.
+
+    Args:
+        baseline, shift: The two scenarios.
+        n, months, replications, seed: Run size, horizon, paired replicates and root seed.
+        progress: Show a progress bar.
+        workers: Worker processes (results do not depend on it).
+        decomposition_replications: Replicates used for the channel decomposition and the
+            dose–responses (the first ones of the main effect's, at most all of them);
+            0 skips both.
+    """
+    baseline.check_horizon(months)
+    shift.check_horizon(months)
+    start = shift_start(shift)
     if months < start:
-        raise ValueError(f"months: must be at least the shift month ({start}), got {months}")
-    arms = Arms(n, months, replications, seed, progress, workers)
-    base_frame, shift_frame = arms.run(baseline), arms.run(shift)
-    main = effect_summary(base_frame, shift_frame, months, start)
-    base_fixed, shift_fixed = arms.run(baseline, draw_parameters=False), arms.run(shift, draw_parameters=False)
-    stochastic = effect_summary(base_fixed, shift_fixed, months, start)
-    total_var = float(np.var(main["per_replicate"], ddof=1)) if replications > 1 else 0.0
-    stochastic_var = float(np.var(stochastic["per_replicate"], ddof=1)) if replications > 1 else 0.0
-
-    channels: dict[str, object] = {}
-    only: dict[str, object] = {}
-    everything_on = Channels()
-    for name in FORECAST_CHANNELS:
-        off = replace(everything_on, **{name: False})
-        without = effect_summary(
-            arms.run(with_channels(baseline, off)), arms.run(with_channels(shift, off)), months, start
-        )
-        contribution = np.array(main["per_replicate"]) - np.array(without["per_replicate"])
-        channels[name] = {"effect_pp": float(contribution.mean()), "ci95": interval(contribution),
-                          "effect_without_pp": without["effect_pp"]}  # fmt: skip
-        alone = Channels(**{f: f == name for f in asdict(everything_on)})
-        only_effect = effect_summary(arms.run(with_channels(baseline, alone)), arms.run(with_channels(shift, alone)),
-                                     months, start)  # fmt: skip
-        only[name] = {"effect_pp": only_effect["effect_pp"], "ci95": only_effect["ci95"]}
-    none_on = Channels(**dict.fromkeys(asdict(everything_on), False))
-    all_off = effect_summary(arms.run(with_channels(baseline, none_on)), arms.run(with_channels(shift, none_on)),
-                             months, start)  # fmt: skip
-    interaction = main["effect_pp"] - sum(v["effect_pp"] for v in only.values())
-
-    subgroups = {}
-    for group in sorted(g for g in base_frame["group"].unique() if g.split("=")[0] in SUBGROUP_ATTRIBUTES):
-        summary = effect_summary(base_frame, shift_frame, months, start, group=group)
-        if np.all(np.isfinite(summary["per_replicate"])):
-            subgroups[group] = {"effect_pp": summary["effect_pp"], "ci95": summary["ci95"]}
-
-    baseline_rate = baseline.params().levers.blacklist_rate
-    dose_response = []
-    for multiplier in DOSES:
-        dosed = with_dose(shift, baseline_rate, multiplier)
-        effect = effect_summary(base_frame, arms.run(dosed), months, start)
-        dose_response.append({"multiplier": multiplier, "blacklist_rate": min(baseline_rate * multiplier, 1.0),
-                              "effect_pp": effect["effect_pp"], "ci95": effect["ci95"]})  # fmt: skip
-    arms.close()
-
-    shares = {name: 100 * frame[(frame["metric"] == "share_approve") & (frame["group"] == "all")
-                                & (frame["month"] == months)]["value"].mean()
-              for name, frame in (("baseline", base_frame), ("shift", shift_frame))}  # fmt: skip
-    categories = {
-        f"share_{k}": effect_summary(base_frame, shift_frame, months, start, metric=f"share_{k}")["effect_pp"]
-        for k in range(1, 6)
+        raise UserError(f"months: must be at least the shift month ({start}), got {months}")
+    if decomposition_replications < 0:
+        raise UserError(f"decomposition_replications: must be an integer >= 0, got {decomposition_replications}")
+    check_parameter_files()  # a bad parameter file fails as one line, before any progress output
+    runner = ArmRunner(n, months, replications, seed, workers, progress)
+    main = runner.run(
+        {"baseline": (baseline, True, None), "shift": (shift, True, None),
+         "baseline_fixed": (baseline, False, SMALL_ARM_KEYS), "shift_fixed": (shift, False, SMALL_ARM_KEYS)},
+        replications,
+    )  # fmt: skip
+    approve = METRIC_KEYS.index(APPROVE)
+    total = paired_effect(main["baseline"][:, :, approve], main["shift"][:, :, approve], months)
+    fixed = paired_effect(main["baseline_fixed"][:, :, 0], main["shift_fixed"][:, :, 0], months)
+    summary = uncertainty_summary(total, seed)
+    routes = {
+        channel: bool(max(main[arm][:, :, METRIC_KEYS.index(f"all|share_moved_{channel}")].max()
+                          for arm in ("baseline", "shift")) > 0)
+        for channel in CHANNEL_COVARIATES
+    }  # fmt: skip
+    decomposition = min(decomposition_replications, replications)
+    parts = (
+        _decompose(runner, baseline, shift, routes, main["baseline"][:decomposition, :, approve],
+                   main["shift"][:decomposition, :, approve], decomposition, seed)
+        if decomposition
+        else {"channels": {name: {"route": route, "covariates": list(CHANNEL_COVARIATES[name])}
+                           for name, route in routes.items()},
+              "channel_interaction_pp": None, "all_channels_off": None, "dose_response": None,
+              "combined_dose_response": None}
+    )  # fmt: skip
+    frames = {
+        side: pd.concat([tidy(main[side][r], scenario.name, r) for r in range(replications)], ignore_index=True)
+        for side, scenario in (("baseline", baseline), ("shift", shift))
     }
-    mean_approval = effect_summary(base_frame, shift_frame, months, start, metric="mean_approval", scale=1.0)
     result = {
-        "effect_pp": main["effect_pp"],
-        "ci95": main["ci95"],
-        "verdict": verdict(main["ci95"]),
-        "baseline_share": shares["baseline"],
-        "shift_share": shares["shift"],
-        "post_shift_mean_effect_pp": main["post_shift_mean_pp"],
-        "post_shift_mean_ci95": main["post_shift_ci95"],
-        "mean_approval_effect": {"effect": mean_approval["effect_pp"], "ci95": mean_approval["ci95"]},
-        "category_effects_pp": categories,
-        "uncertainty": {
-            "total_variance": total_var,
-            "stochastic_variance": stochastic_var,
-            "parameter_share": max(0.0, 1 - stochastic_var / total_var) if total_var > 0 else 0.0,
-            "effect_without_parameter_draws_pp": stochastic["effect_pp"],
-            "ci95_without_parameter_draws": stochastic["ci95"],
-        },
-        "channels": channels,
-        "channels_alone": only,
-        "channel_interaction_pp": interaction,
-        "all_channels_off": {"effect_pp": all_off["effect_pp"], "ci95": all_off["ci95"]},
-        "subgroups": subgroups,
-        "subgroups_note": (
-            "blacklisted and gov_pilot_participant are states, not fixed traits: the shift changes who is in "
-            "them, so their effects compare different people and are compositional, not causal"
+        "hypothesis": HYPOTHESIS,
+        **summary,
+        "verdict": verdict(summary["uncertainty_interval"]),
+        "verdict_settled": verdict_settled(summary),
+        "interval_definition": "2.5th-97.5th percentile of the paired replicate effects; each replicate has its "
+        "own draw of the approval model's coefficients and its own simulation noise at this N. Monte Carlo "
+        f"standard errors of its ends: bootstrap over replicates ({BOOTSTRAP_RESAMPLES} resamples).",
+        "baseline_share": float(100 * main["baseline"][:, months, approve].mean()),
+        "shift_share": float(100 * main["shift"][:, months, approve].mean()),
+        "post_shift_mean_effect_pp": float(
+            100 * (main["shift"][:, start:, approve] - main["baseline"][:, start:, approve]).mean()
         ),
-        "dose_response": dose_response,
+        "mean_approval_effect": _metric_effect(main, "all|mean_approval", months, seed, scale=1.0),
+        "category_effects_pp": {
+            f"share_{k}": _metric_effect(main, f"all|share_{k}", months, seed)["effect_pp"] for k in range(1, 6)
+        },
+        "uncertainty": _variance_split(total, fixed),
+        "decomposition_replications": decomposition,
+        **parts,
+        "subgroups": _subgroups(main, months, seed),
         "replications": replications,
         "seed": seed,
         "n": n,
@@ -229,6 +261,112 @@ def run_forecast(
         "shift_month": start,
         "baseline_scenario": baseline.name,
         "shift_scenario": shift.name,
-        "per_replicate_effect_pp": main["per_replicate"],
+        "shift_levers": shift_levers(shift),
+        "dynamics": shift.dynamics.model_dump(),
+        "scores": shift.scores.model_dump(),
     }
-    return result, {"baseline": base_frame, "shift": shift_frame}
+    return result, frames
+
+
+def _decompose(
+    runner: ArmRunner,
+    baseline: Scenario,
+    shift: Scenario,
+    routes: dict[str, bool],
+    base: np.ndarray,
+    shifted: np.ndarray,
+    replicates: int,
+    seed: int,
+) -> dict[str, object]:
+    """Channel decomposition and dose–responses on the first ``replicates`` replicates."""
+    months = runner.months
+    arms: dict[str, tuple[Scenario, bool, tuple[str, ...]]] = {}
+    for channel in (name for name, route in routes.items() if route):
+        for variant, switches in channel_variants(channel).items():
+            for side, scenario in (("baseline", baseline), ("shift", shift)):
+                arms[f"{variant}:{channel}:{side}"] = (with_channels(scenario, switches), True, SMALL_ARM_KEYS)
+    for side, scenario in (("baseline", baseline), ("shift", shift)):
+        arms[f"none:{side}"] = (with_channels(scenario, no_channels()), True, SMALL_ARM_KEYS)
+    lever_points = {name: lever_doses(baseline, shift, name) for name in shift_levers(shift)}
+    for name, doses in lever_points.items():
+        for k, dose in enumerate(doses):
+            arms[f"dose:{name}:{k}"] = (dose.scenario, True, SMALL_ARM_KEYS)
+    combined = combined_doses(baseline, shift)
+    for k, dose in enumerate(combined):
+        arms[f"combined:{k}"] = (dose.scenario, True, SMALL_ARM_KEYS)
+    extra = runner.run(arms, replicates)
+    total = paired_effect(base, shifted, months)
+
+    def effect_of(prefix: str) -> np.ndarray:
+        return paired_effect(extra[f"{prefix}:baseline"][:, :, 0], extra[f"{prefix}:shift"][:, :, 0], months)
+
+    channels: dict[str, object] = {}
+    alone_sum = np.zeros(replicates)
+    for channel, route in routes.items():
+        channels[channel] = {"route": route, "covariates": list(CHANNEL_COVARIATES[channel])}
+        if route:
+            alone = effect_of(f"alone:{channel}")
+            alone_sum += alone
+            channels[channel] |= {
+                "contribution": uncertainty_summary(total - effect_of(f"off:{channel}"), seed),
+                "alone": uncertainty_summary(alone, seed),
+            }
+
+    def dose_entry(key: str, dose, arm: str) -> dict[str, object]:
+        effect = paired_effect(base, extra[arm][:, :, 0], months)
+        return {key: dose.value, "label": dose.label, "is_baseline": dose.is_baseline,
+                **uncertainty_summary(effect, seed)}  # fmt: skip
+
+    return {
+        "channels": channels,
+        "channel_interaction_pp": float((total - alone_sum).mean()),
+        "all_channels_off": uncertainty_summary(effect_of("none"), seed),
+        "dose_response": {
+            name: {
+                "baseline_value": next((d.value for d in doses if d.is_baseline), None),
+                "shift_value": shift_levers(shift)[name],
+                "points": [dose_entry("value", dose, f"dose:{name}:{k}") for k, dose in enumerate(doses)],
+            }
+            for name, doses in lever_points.items()
+        },
+        "combined_dose_response": [dose_entry("fraction", dose, f"combined:{k}") for k, dose in enumerate(combined)],
+    }
+
+
+def _metric_effect(main: dict, key: str, months: int, seed: int, scale: float = 100.0) -> dict[str, object]:
+    index = METRIC_KEYS.index(key)
+    effect = paired_effect(main["baseline"][:, :, index], main["shift"][:, :, index], months, scale)
+    return {k: v for k, v in uncertainty_summary(effect, seed).items() if k != "per_replicate"}
+
+
+def _variance_split(total: np.ndarray, fixed: np.ndarray) -> dict[str, object]:
+    """Variance of the effect with and without coefficient draws (same citizens and engine draws)."""
+    if total.size < 2:
+        return {"total_variance": None, "stochastic_variance": None, "parameter_variance_share": None}
+    total_var, stochastic_var = float(np.var(total, ddof=1)), float(np.var(fixed, ddof=1))
+    return {
+        "total_variance": total_var,
+        "stochastic_variance": stochastic_var,
+        # An estimate from two finite samples: it can fall below 0 by chance.
+        "parameter_variance_share": 1 - stochastic_var / total_var if total_var > 0 else None,
+        "effect_without_parameter_draws_pp": float(fixed.mean()),
+    }
+
+
+def _subgroups(main: dict, months: int, seed: int) -> dict[str, object]:
+    """Effect on the share approving by subgroup; empty groups give no value for that replicate."""
+    out = {}
+    for group in GROUPS[1:]:
+        index = METRIC_KEYS.index(f"{group}|share_approve")
+        effect = paired_effect(main["baseline"][:, :, index], main["shift"][:, :, index], months)
+        defined = effect[np.isfinite(effect)]
+        entry: dict[str, object] = {"replicates_defined": int(defined.size),
+                                    "compositional": group.split("=")[0] in COMPOSITIONAL}  # fmt: skip
+        if defined.size:
+            summary = uncertainty_summary(defined, seed)
+            entry |= {"effect_pp": summary["effect_pp"], "uncertainty_interval": summary["uncertainty_interval"]}
+        out[group] = entry
+    return out
+
+
+__all__ = ["HYPOTHESIS", "ArmRunner", "run_forecast", "uncertainty_summary", "verdict", "verdict_settled"]

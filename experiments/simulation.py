@@ -20,9 +20,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from calibration.citizens import build_population, engine_approval_model
+from calibration.citizens import build_population, check_parameter_files, engine_approval_model
 from experiments.scenario import Scenario, load_scenario
+from sim.errors import UserError
+from sim.metrics import METRIC_KEYS
 from sim.model import SCSModel
+from sim.state import Population
 
 DEFAULT_N = 100_000
 DEFAULT_MONTHS = 60
@@ -33,22 +36,76 @@ def replicate_seeds(seed: int, replications: int) -> list[np.random.SeedSequence
     return [np.random.SeedSequence(seed, spawn_key=(r,)) for r in range(replications)]
 
 
-def tidy(metrics: list[dict[str, float]], scenario: str, replicate: int) -> pd.DataFrame:
-    """Per-month metric dicts → rows (scenario, replicate, month, group, metric, value)."""
-    keys = list(metrics[0])
-    values = np.array([[month_metrics[k] for k in keys] for month_metrics in metrics])
-    group, metric = zip(*(k.split("|", 1) for k in keys), strict=True)
-    months = len(metrics)
+def tidy(values: np.ndarray, scenario: str, replicate: int) -> pd.DataFrame:
+    """A months × ``METRIC_KEYS`` matrix → rows (scenario, replicate, month, group, metric, value).
+
+    The rows are always the fixed keys of ``sim.metrics.METRIC_KEYS`` for every
+    month, so the stored schema does not depend on N, the seed or the levers.
+    """
+    group, metric = zip(*(k.split("|", 1) for k in METRIC_KEYS), strict=True)
+    months = values.shape[0]
     return pd.DataFrame(
         {
             "scenario": scenario,
             "replicate": np.int32(replicate),
-            "month": np.repeat(np.arange(months, dtype=np.int32), len(keys)),
+            "month": np.repeat(np.arange(months, dtype=np.int32), len(METRIC_KEYS)),
             "group": np.tile(np.array(group, dtype=object), months),
             "metric": np.tile(np.array(metric, dtype=object), months),
-            "value": values.reshape(-1),
+            "value": np.asarray(values, dtype=np.float64).reshape(-1),
         }
     )
+
+
+def replicate_metrics(
+    scenario: Scenario,
+    n: int,
+    months: int,
+    seed: np.random.SeedSequence,
+    draw_parameters: bool = False,
+    progress: tqdm | None = None,
+    population: Population | None = None,
+) -> np.ndarray:
+    """One replicate of a scenario: its metrics, months 0..``months`` × ``METRIC_KEYS``.
+
+    The same ``seed`` always gives the same values. ``seed`` is split into the
+    citizens, the engine's draws and (if ``draw_parameters``) one draw of the
+    joint approval model from its calibrated uncertainty. ``population`` may
+    pass the citizens of this seed already built (``replicate_population``).
+    """
+    population_ss, model_ss, parameter_ss = _children(seed)
+    if population is None:
+        population = build_population(n, population_ss)
+    approval = engine_approval_model(rng=np.random.default_rng(parameter_ss) if draw_parameters else None)
+    model = SCSModel(population, approval, scenario.params(), scenario.schedule(), seed=model_ss)
+    for _ in range(months):
+        model.step()
+        if progress is not None:
+            progress.update(1)
+    rows = list(model.datacollector.get_model_vars_dataframe()["metrics"])
+    for month, row in enumerate(rows):
+        if tuple(row) != METRIC_KEYS:
+            raise RuntimeError(f"month {month}: the engine returned other metric keys than sim.metrics.METRIC_KEYS")
+    return np.array([[row[key] for key in METRIC_KEYS] for row in rows], dtype=np.float64)
+
+
+def _children(seed: np.random.SeedSequence) -> list[np.random.SeedSequence]:
+    # Spawn from a copy: spawning advances the original's child counter.
+    seed = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    return seed.spawn(3)
+
+
+def replicate_population(n: int, seed: np.random.SeedSequence) -> Population:
+    """The citizens of the replicate with this seed (what ``replicate_metrics`` would build).
+
+    Its arrays are read-only, so one population can serve every arm of a
+    paired replicate without any arm changing it for the others.
+    """
+    population = build_population(n, _children(seed)[0])
+    for value in vars(population).values():
+        for array in value.values() if isinstance(value, dict) else (value,):
+            if isinstance(array, np.ndarray):
+                array.setflags(write=False)
+    return population
 
 
 def run_replicate(
@@ -61,18 +118,8 @@ def run_replicate(
     progress: tqdm | None = None,
 ) -> pd.DataFrame:
     """One replicate of a scenario, as tidy rows (the same ``seed`` always gives the same rows)."""
-    # Spawn from a copy: spawning advances the original's child counter.
-    seed = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
-    population_ss, model_ss, parameter_ss = seed.spawn(3)
-    population = build_population(n, population_ss)
-    approval = engine_approval_model(rng=np.random.default_rng(parameter_ss) if draw_parameters else None)
-    model = SCSModel(population, approval, scenario.params(), scenario.schedule(), seed=model_ss)
-    for _ in range(months):
-        model.step()
-        if progress is not None:
-            progress.update(1)
-    metrics = list(model.datacollector.get_model_vars_dataframe()["metrics"])
-    return tidy(metrics, scenario.name, replicate)
+    values = replicate_metrics(scenario, n, months, seed, draw_parameters, progress)
+    return tidy(values, scenario.name, replicate)
 
 
 @dataclass
@@ -108,8 +155,8 @@ class Simulation:
     """A scenario, a population size and a seed: call ``run`` to simulate."""
 
     def __init__(self, scenario: Scenario, n: int = DEFAULT_N, seed: int = 0, draw_parameters: bool = False):
-        if n < 1:
-            raise ValueError(f"n: must be a positive integer, got {n}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UserError(f"n: must be a positive integer, got {n!r}")
         self.scenario = scenario
         self.n = n
         self.seed = seed
@@ -124,15 +171,17 @@ class Simulation:
 
     def run(self, months: int = DEFAULT_MONTHS, replications: int = 1, progress: bool = False) -> Results:
         """Simulate ``replications`` replicates of ``months`` months each."""
-        if months < 0:
-            raise ValueError(f"months: must be an integer >= 0, got {months}")
-        if replications < 1:
-            raise ValueError(f"replications: must be an integer >= 1, got {replications}")
-        bar = tqdm(total=months * replications, desc=self.scenario.name, unit="month", disable=not progress)
-        frames = [
-            run_replicate(self.scenario, self.n, months, child, r, self.draw_parameters, bar)
-            for r, child in enumerate(replicate_seeds(self.seed, replications))
-        ]
-        bar.close()
+        if isinstance(months, bool) or not isinstance(months, int) or months < 0:
+            raise UserError(f"months: must be an integer >= 0, got {months!r}")
+        if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
+            raise UserError(f"replications: must be an integer >= 1, got {replications!r}")
+        self.scenario.check_horizon(months)
+        seeds = replicate_seeds(self.seed, replications)
+        check_parameter_files()  # a bad parameter file fails as one line, before the progress bar starts
+        with tqdm(total=months * replications, desc=self.scenario.name, unit="month", disable=not progress) as bar:
+            frames = [
+                run_replicate(self.scenario, self.n, months, child, r, self.draw_parameters, bar)
+                for r, child in enumerate(seeds)
+            ]
         frame = pd.concat(frames, ignore_index=True)
         return Results(frame, self.scenario, self.n, months, replications, self.seed, self.draw_parameters)

@@ -7,29 +7,48 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 TRAJECTORY_COLUMNS = ("scenario", "replicate", "month", "group", "metric", "value")
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
-def git_revision() -> dict[str, object]:
-    """Commit and dirty flag of the working tree the package runs from, if any."""
-    root = Path(__file__).resolve().parents[1]
+def git_revision(root: Path = PACKAGE_ROOT) -> dict[str, object]:
+    """Commit and dirty flag of the checkout the package runs from, if it runs from one.
+
+    Only a ``.git`` directly in ``root`` counts: an installed package inside some unrelated repository
+    (a virtualenv in a project, say) must not record that repository. The status query takes no optional
+    locks, so it neither rewrites ``.git/index`` nor leaves ``.git/index.lock`` behind in a checkout
+    someone is working in.
+
+    Args:
+        root: The directory that would hold ``.git`` (the package's source root by default).
+
+    Returns:
+        ``{"commit": sha, "dirty": bool}``, or ``{"commit": "unknown", "dirty": None}`` outside a checkout.
+    """
+    unknown: dict[str, object] = {"commit": "unknown", "dirty": None}
+    if not (root / ".git").exists():
+        return unknown
+    # GIT_DIR and friends from a calling hook or shell would point git at another repository.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+
+    def git(*args: str) -> str:
+        command = ["git", "--no-optional-locks", *args]
+        return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True, timeout=10).stdout
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True, timeout=10
-        ).stdout
-        return {"commit": commit, "dirty": bool(status.strip())}
+        commit = git("rev-parse", "HEAD").strip()
+        status = git("status", "--porcelain")
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None}
+        return unknown
+    return {"commit": commit, "dirty": bool(status.strip())}
 
 
 def package_version() -> str:
@@ -52,10 +71,10 @@ def manifest(results) -> dict[str, object]:
         "replicate_seeds": [{"entropy": results.seed, "spawn_key": [r]} for r in range(results.replications)],
         "approval_parameter_draws": results.draw_parameters,
         "parameters": {
-            "levers_at_t0": asdict(params.levers),
-            "dynamics": asdict(params.dynamics),
-            "channels": asdict(params.channels),
-            "scores": asdict(params.scores),
+            "levers_at_t0": params.levers.model_dump(),
+            "dynamics": params.dynamics.model_dump(),
+            "channels": params.channels.model_dump(),
+            "scores": params.scores.model_dump(),
             "changes": [{"month": m, **c} for m, c in results.scenario.schedule()],
         },
         "package_version": package_version(),
@@ -77,6 +96,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())
+        # Flushed before the rename, so a machine crash cannot leave an empty file under the final name.
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -85,6 +110,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def write_results(results, out: Path) -> None:
     """Write ``trajectory.parquet``, ``manifest.json`` and ``trajectory.png`` into ``out``."""
+    # Imported here, not at the top: the command line imports this module at start-up.
+    import matplotlib.pyplot as plt
+
     out.mkdir(parents=True, exist_ok=True)
     frame = results.frame[list(TRAJECTORY_COLUMNS)]
     atomic_write(out / "trajectory.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
@@ -97,4 +125,6 @@ def write_results(results, out: Path) -> None:
 
 def read_trajectory(path: Path) -> pd.DataFrame:
     """Read a stored trajectory back."""
+    import pandas as pd
+
     return pd.read_parquet(path)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.errors import UserError
 from sim.ordered_logit import categorize, category_probabilities, check_cuts
 
 NOT_ASKED = -9
@@ -45,7 +46,8 @@ class Term:
     min_valid: int = 0
 
 
-# Term codings follow Section 3.2 and Table A3 of the paper (see NOTES.md).
+# Term codings follow Section 3.2 and Table A3 of the paper; dummies are
+# against the lowest category (income under 1,000 RMB, no formal education, West).
 TERMS: dict[str, Term] = {
     "age": Term("age", _value("age"), 14),
     "income_2": Term("income_group", _dummy("income_group", 2), 1),
@@ -78,7 +80,7 @@ TERMS: dict[str, Term] = {
 CUT_NAMES = ("cut1", "cut2", "cut3", "cut4")
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(UserError):
     """Raised when a coefficient table cannot define a valid model."""
 
 
@@ -92,7 +94,8 @@ class ApprovalModel:
         cuts: Four strictly increasing thresholds (Stata convention).
         education_none_as_low: Score "no formal education" as "low". Needed for
             Model 5, whose education coefficients (≈ −13) are a quasi-separation
-            artefact of an almost empty base category (NOTES.md).
+            artefact of an almost empty base category: the few respondents
+            with no formal education in that subsample all fall in one category.
         imputed_columns: Public column → column holding a value to use where the
             public one is missing. Used only for the fallback model, so that every
             citizen gets an approval (e.g. income refusers keep their latent

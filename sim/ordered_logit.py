@@ -18,8 +18,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from sim.errors import UserError
 
-class CutpointError(ValueError):
+
+class CutpointError(UserError):
     """Raised when cut points are not strictly increasing or not finite."""
 
 

@@ -33,6 +33,28 @@ from sim.params import Channels, DynamicsParams, PolicyLevers
 from sim.policy import Baseline, PolicyEvents
 from sim.state import FUNCTION_RANGES, FUNCTIONS, CitizenState
 
+# The approval model's covariates each channel moves (and holds at t = 0 when off).
+CHANNEL_COVARIATES: dict[str, tuple[str, ...]] = {
+    "disadvantage": ("disadvantages",),
+    "fairness": ("fairness",),
+    "relative_score": ("relative_score",),
+    "awareness": ("received_info",),
+    "benefits": ("advantages",),
+    "transparency": ("transparency",),
+    "framing": FUNCTIONS,
+}
+# The behavioural assumptions (DynamicsParams) each channel's rule uses.
+CHANNEL_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "disadvantage": ("recall_months",),
+    "fairness": ("fairness_drop_wrongful", "fairness_drop_peer", "fairness_recovery", "fairness_transparency_gain",
+                 "network_degree"),
+    "relative_score": ("relative_sensitivity", "network_degree"),
+    "awareness": ("awareness_forgetting",),
+    "benefits": ("recall_months",),
+    "transparency": ("transparency_gain",),
+    "framing": ("framing_sensitivity", "sanction_function_drop", "functions_drift"),
+}  # fmt: skip
+
 
 def step_perceptions(
     state: CitizenState,
@@ -44,7 +66,7 @@ def step_perceptions(
     rng: np.random.Generator,
 ) -> None:
     """Update ``state.covariates`` in place from this month's events."""
-    recall = int(dynamics.recall_months)
+    recall = dynamics.recall_months
     cov, base = state.covariates, state.baseline
     state.months_since_advantage = np.where(events.advantage, 0, state.months_since_advantage + 1).astype(np.int32)
     state.months_since_disadvantage = np.where(events.disadvantage, 0, state.months_since_disadvantage + 1).astype(

@@ -26,7 +26,6 @@ COVARIATES = (
 )  # fmt: skip
 FUNCTIONS = ("accountability", "abiding_regulations", "quality_of_life")
 PILOT_EDGES = np.array([0.0, 1000.0])  # a pilot score on a 0–1000 percentile scale
-BASE_COVERAGE = 0.43  # share living in the 42 pilot localities in 2018 (Section 4)
 FUNCTION_RANGES = {"accountability": (1, 5), "abiding_regulations": (1, 4), "quality_of_life": (1, 5)}
 
 
@@ -112,7 +111,7 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     """Build the t = 0 state (scores placed in reported bands, ties, persistent draws).
 
     Experience timers, propensities and list status are set by
-    ``sim.policy.calibrate_baseline``, which makes the baseline stationary.
+    ``sim.baseline.calibrate_baseline``, which makes the baseline stationary.
     """
     n = population.n
     covariates = {name: np.asarray(values, dtype=np.float64).copy() for name, values in population.covariates.items()}
@@ -129,13 +128,15 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     # percentile); it moves with the same monthly conduct as the commercial scores.
     pilot = initial_scores(rng, np.ones(n, dtype=np.int64), np.array([1.0]), PILOT_EDGES, params.scores)
     resident = np.asarray(population.lives_in_pilot_locality) == 1
-    # Coverage expands in a fixed random order over non-residents, so raising the
-    # coverage lever adds localities without reshuffling who already lives in one;
-    # at the 2018 value (43%, Section 4) exactly the initial residents are covered.
+    # Localities join or leave the pilots in one fixed random order: residents
+    # hold the first places, in proportion to their share, so a coverage equal
+    # to that share covers exactly them, raising it adds non-residents and
+    # lowering it drops residents, without reshuffling anyone.
+    base = float(resident.mean())
     order = rng.random(n)
-    pilot_order = np.where(resident, order * BASE_COVERAGE, BASE_COVERAGE + order * (1 - BASE_COVERAGE))
+    pilot_order = np.where(resident, order * base, base + order * (1 - base))
     ties = homophilous_ties(
-        rng, covariates["region"], covariates["urban"], covariates["age"], int(params.dynamics.network_degree)
+        rng, covariates["region"], covariates["urban"], covariates["age"], params.dynamics.network_degree
     )
     zeros = np.zeros(n, dtype=np.int32)
     state = CitizenState(

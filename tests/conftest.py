@@ -2,7 +2,7 @@
 
 import pytest
 
-from calibration.published import approval_rule
+from calibration.rules import approval_rule
 from calibration.sample import generate_sample
 
 LARGE_N = 200_000

@@ -1,6 +1,6 @@
 """Citizen dynamics: stage invariants, channels, direction of effects, stationarity."""
 
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,19 +9,9 @@ from calibration.citizens import build_population, engine_approval_model
 from sim.model import SCSModel
 from sim.ordered_logit import categorize
 from sim.params import Channels, PolicyLevers, SimulationParams
-from sim.perceptions import step_perceptions
+from sim.perceptions import CHANNEL_COVARIATES, step_perceptions
 from sim.policy import PolicyEvents, advantage_hazard, benefit_probabilities, disadvantage_hazard
-from sim.state import FUNCTIONS
 
-CHANNEL_COVARIATES = {
-    "disadvantage": ("disadvantages",),
-    "fairness": ("fairness",),
-    "relative_score": ("relative_score",),
-    "awareness": ("received_info",),
-    "benefits": ("advantages",),
-    "transparency": ("transparency",),
-    "framing": FUNCTIONS,
-}
 # Levers that exercise every channel at once.
 STRESS = {
     "blacklist_rate": 0.5,
@@ -73,9 +63,9 @@ def test_stage_invariants(population, approval_model):
     assert total == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("channel", [f.name for f in fields(Channels)])
+@pytest.mark.parametrize("channel", list(Channels.model_fields))
 def test_each_channel_switch_holds_its_covariates(population, approval_model, channel):
-    off = run(population, approval_model, channels=replace(Channels(), **{channel: False}), schedule=[(3, STRESS)])
+    off = run(population, approval_model, channels=Channels(**{channel: False}), schedule=[(3, STRESS)])
     on = run(population, approval_model, schedule=[(3, STRESS)])
     for name in CHANNEL_COVARIATES[channel]:
         np.testing.assert_array_equal(off.state.covariates[name], off.state.baseline[name])

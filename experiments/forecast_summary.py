@@ -1,0 +1,226 @@
+"""The plain-language summary of a forecast test (``forecast.md``).
+
+Every sentence is generated from the result: numbers, verdict, which channels
+have a route, which intervals exclude zero, which parameters are assumptions.
+The only fixed text is headings, table headers and the hypothesis quoted from
+the paper.
+"""
+
+from __future__ import annotations
+
+from sim.params import DynamicsParams, PolicyLevers
+from sim.perceptions import CHANNEL_PARAMETERS
+from sim.schema import parameter_specs
+
+
+def _pp(value: float) -> str:
+    return f"{value:+.2f} pp"
+
+
+def _interval(values: list[float]) -> str:
+    return f"{values[0]:+.2f} to {values[1]:+.2f}"
+
+
+def _excludes_zero(interval: list[float]) -> bool:
+    return interval[0] > 0 or interval[1] < 0
+
+
+def _verdict_sentence(result: dict[str, object]) -> str:
+    low, high = result["uncertainty_interval"]
+    where = "below" if high < 0 else "above" if low > 0 else None
+    if where is not None:
+        direction = "lowers" if where == "below" else "raises"
+        return (
+            f"The interval lies entirely {where} zero: the shift {direction} approval in this simulation, so "
+            f"the paper's forecast is **{result['verdict']}**."
+        )
+    if low == high == 0:
+        return "Every replicate gives exactly no effect: the verdict is **inconclusive**."
+    return "The interval includes zero: the verdict is **inconclusive**."
+
+
+def _settled_sentence(result: dict[str, object]) -> str:
+    se_low, se_high = result["uncertainty_interval_mc_se"]
+    if result["verdict_settled"]:
+        return (
+            f"The Monte Carlo standard errors of the interval's ends are {se_low:.2f} and {se_high:.2f} pp; "
+            "moving either end by two of them leaves the verdict unchanged."
+        )
+    return (
+        f"The Monte Carlo standard errors of the interval's ends are {se_low:.2f} and {se_high:.2f} pp; moving an "
+        f"end by two of them would change the verdict, so {result['replications']} replications do not settle it "
+        "(rerun with more --replications)."
+    )
+
+
+def _uncertainty_lines(result: dict[str, object]) -> list[str]:
+    split = result["uncertainty"]
+    if split["total_variance"] is None:
+        return [f"With {result['replications']} replication the variance cannot be split."]
+    share = split["parameter_variance_share"]
+    lines = [
+        f"Without coefficient draws (same citizens and engine draws) the effect is "
+        f"{_pp(split['effect_without_parameter_draws_pp'])}. The variance of the replicate effects is "
+        f"{split['total_variance']:.3g} pp² with coefficient draws and {split['stochastic_variance']:.3g} pp² "
+        "without them."
+    ]
+    if share is None:
+        lines.append("Both are zero, so there is nothing to split.")
+    elif share >= 0:
+        lines.append(f"The coefficient draws account for an estimated {100 * share:.0f}% of the variance.")
+    else:
+        lines.append(
+            f"The estimated share of the coefficient draws is negative ({100 * share:.0f}%), that is within "
+            "chance of zero at this number of replications."
+        )
+    return [" ".join(lines)]
+
+
+def _channel_lines(result: dict[str, object]) -> list[str]:
+    channels = result["channels"]
+    routed = {name: value for name, value in channels.items() if value["route"]}
+    silent = [name for name, value in channels.items() if not value["route"]]
+    if result["decomposition_replications"] == 0:
+        return [
+            "The channel decomposition was not run (0 decomposition replications). Channels whose covariates moved: "
+            + (", ".join(routed) or "none")
+            + "; without a route: "
+            + (", ".join(silent) or "none")
+            + "."
+        ]
+    lines = [
+        f"Each channel was switched off, and on alone, in the first {result['decomposition_replications']} "
+        "paired replications.",
+        "",
+        "| channel | contribution (pp) | 95% uncertainty interval | alone (pp) |",
+        "|---|---|---|---|",
+    ]
+    for name, value in channels.items():
+        if value["route"]:
+            contribution = value["contribution"]
+            lines.append(
+                f"| {name} | {contribution['effect_pp']:+.2f} | {_interval(contribution['uncertainty_interval'])} | "
+                f"{value['alone']['effect_pp']:+.2f} |"
+            )
+        else:
+            lines.append(f"| {name} | no route in this configuration | | |")
+    lines += [f"| interaction (total − sum alone) | {result['channel_interaction_pp']:+.2f} | | |", ""]
+    if silent:
+        covariates = ", ".join(f"{name} ({', '.join(channels[name]['covariates'])})" for name in silent)
+        lines.append(
+            f"No route in this configuration: the covariates of {covariates} never left their t = 0 values in any "
+            "month of any replicate, so switching these channels off changes nothing."
+        )
+    if routed:
+        largest = max(routed, key=lambda name: abs(routed[name]["contribution"]["effect_pp"]))
+        clear = [name for name in routed if _excludes_zero(routed[name]["contribution"]["uncertainty_interval"])]
+        lines.append(
+            f"The largest contribution is {largest}'s ({_pp(routed[largest]['contribution']['effect_pp'])}). "
+            + (
+                f"Contributions whose interval excludes zero: {', '.join(clear)}."
+                if clear
+                else "No channel's contribution interval excludes zero."
+            )
+        )
+    off = result["all_channels_off"]
+    exactly = all(value == 0 for value in off["per_replicate"])
+    lines.append(
+        f"With every channel switched off the effect is {'exactly zero' if exactly else _pp(off['effect_pp'])}."
+    )
+    return lines
+
+
+def _subgroup_lines(result: dict[str, object]) -> list[str]:
+    groups = {g: v for g, v in result["subgroups"].items() if "effect_pp" in v}
+    traits = {g: v for g, v in groups.items() if not v["compositional"]}
+    lines = []
+    if traits:
+        ordered = sorted(traits, key=lambda g: traits[g]["effect_pp"])
+        lines.append(
+            f"Among fixed traits the effect ranges from {_pp(traits[ordered[0]]['effect_pp'])} ({ordered[0]}) to "
+            f"{_pp(traits[ordered[-1]]['effect_pp'])} ({ordered[-1]}); all groups are in `subgroups.png`."
+        )
+    states = sorted({g.split("=")[0] for g, v in result["subgroups"].items() if v["compositional"]})
+    if states:
+        lines.append(
+            f"{' and '.join(states)} are states the shift itself changes, so their effects compare different "
+            "people and are compositional, not causal."
+        )
+    return lines
+
+
+def _dose_lines(result: dict[str, object]) -> list[str]:
+    if result["dose_response"] is None:
+        return ["The dose–responses were not run (0 decomposition replications)."]
+    lines = []
+    for name, response in result["dose_response"].items():
+        points = ", ".join(
+            f"{point['value']} ({point['label']}): {_pp(point['effect_pp'])}" for point in response["points"]
+        )
+        lines.append(f"- **{name}** alone (baseline {response['baseline_value']}): {points}.")
+    scaled = ", ".join(f"{p['label']}: {_pp(p['effect_pp'])}" for p in result["combined_dose_response"])
+    lines.append(f"- **the whole shift at fractions of its size** (0 = baseline): {scaled}.")
+    return lines
+
+
+def _assumption_lines(result: dict[str, object]) -> list[str]:
+    levers = parameter_specs(PolicyLevers)
+    dynamics = parameter_specs(DynamicsParams)
+    changed = [f"{name} ({levers[name].source})" for name in result["shift_levers"]]
+    routed = [name for name, value in result["channels"].items() if value["route"]]
+    used = sorted({p for name in routed for p in CHANNEL_PARAMETERS[name]})
+    lines = []
+    if changed:
+        lines.append(f"Levers the shift changes, with their source: {', '.join(changed)}.")
+    if used:
+        values = ", ".join(f"{name} = {result['dynamics'][name]} ({dynamics[name].source})" for name in used)
+        lines.append(
+            f"Behavioural parameters of the channels with a route, with their source: {values}. The effect is "
+            "conditional on them (ranges and reasons: sim/README.md)."
+        )
+    return lines
+
+
+def summary_markdown(result: dict[str, object]) -> str:
+    """A short plain-language summary for a policy analyst, generated from ``result``."""
+    levers = ", ".join(f"{name} = {value}" for name, value in result["shift_levers"].items()) or "no lever"
+    lines = [
+        f"# Does `{result['shift_scenario']}` dampen support compared with `{result['baseline_scenario']}`?",
+        "",
+        f"The forecast tested ({result['hypothesis']['source']}):",
+        "",
+        f"> {result['hypothesis']['text']}",
+        "",
+        f"We simulated {result['n']:,} citizens for {result['months']} months in {result['replications']} paired "
+        f"replications, each with its own draw of the approval model's coefficients. From month "
+        f"{result['shift_month']} the shift sets {levers}.",
+        "",
+        "## Result",
+        "",
+        f"At month {result['months']}, {result['shift_share']:.1f}% approve under the shift against "
+        f"{result['baseline_share']:.1f}% without it: an effect of **{_pp(result['effect_pp'])}** (95% uncertainty "
+        f"interval {_interval(result['uncertainty_interval'])}; mean effect 95% CI "
+        f"{_interval(result['mean_effect_ci95'])}). {_verdict_sentence(result)} {_settled_sentence(result)}",
+        "",
+        "## Uncertainty",
+        "",
+        *_uncertainty_lines(result),
+        "",
+        "## Channels",
+        "",
+        *_channel_lines(result),
+        "",
+        "## Who changes most",
+        "",
+        *_subgroup_lines(result),
+        "",
+        "## Dose–response",
+        "",
+        *_dose_lines(result),
+        "",
+        "## Assumptions in play",
+        "",
+        *_assumption_lines(result),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,318 @@
+"""Baseline calibration: the unobserved rates that keep the 2018 status quo stationary.
+
+With no policy change, the dynamics must hold the t = 0 shares of the survey
+sample. The rates the paper does not measure are therefore solved for, not
+guessed:
+
+* **Advantages and disadvantages** among Sesame/Tencent users (Table A2:
+  87.6% and 25.1%). Two latent propensity classes per experience: the frequent
+  class holds it ``persistence`` of the time, the other at the rate that keeps
+  the total. Each class's rate scale is solved by root finding on the share
+  with the experience in the recall window, along simulated future score
+  paths, because eligibility moves with the scores.
+* **Black- and redlists** start at their steady state under the t = 0 levers.
+* **Awareness.** Residents learn of their pilot at the rate that keeps the
+  aware share of residents at its t = 0 value (11%, Section 4).
+
+A target the t = 0 parameters cannot reach raises ``StatusQuoError`` naming
+the parameters involved; no value is ever substituted silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.optimize import brentq
+
+from sim.errors import StatusQuoError
+from sim.params import SimulationParams
+from sim.policy import (
+    REDLIST_MONTHS,
+    TOP_SCORE_LATENT,
+    Baseline,
+    advantage_hazard,
+    benefit_probabilities,
+    disadvantage_hazard,
+    disadvantage_weight,
+)
+from sim.scores import default_propensity, step_scores
+from sim.state import CitizenState
+
+# Bracket of log rate scales searched: from no experience at all to every
+# eligible citizen having it every month.
+LOG_SCALE_RANGE = (-30.0, 15.0)
+DISADVANTAGE_LEVERS = (
+    "levers.blacklist_rate, levers.false_positive_rate, levers.delisting_months, scores.default_rate, "
+    "dynamics.recall_months or dynamics.disadvantage_persistence"
+)
+LISTING_LEVERS = "levers.blacklist_rate, levers.false_positive_rate or scores.default_rate"
+ADVANTAGE_LEVERS = "levers.threshold_*, levers.urban_* and levers.rural_*, dynamics.advantage_persistence"
+
+
+class _Unreachable(Exception):
+    """A class target outside [share at the lowest rate, share at the highest rate]."""
+
+    def __init__(self, lowest: float, highest: float, target: float) -> None:
+        super().__init__(lowest, highest, target)
+        self.lowest, self.highest, self.target = lowest, highest, target
+
+
+def listing_inflows(state: CitizenState, params: SimulationParams) -> tuple[np.ndarray, np.ndarray]:
+    """Each citizen's monthly probability of being newly blacklisted if a resident: (for conduct, wrongly).
+
+    A listing for conduct needs a missed repayment, whose probability falls
+    with the citizen's long-run score level (``sim.scores.default_propensity``);
+    using each citizen's own propensity, not the population's mean rate, keeps
+    the lists at their steady state whoever happens to live in a pilot locality.
+    """
+    levers = params.levers
+    propensity = default_propensity(state.sesame, params.scores)
+    return propensity * levers.blacklist_rate, levers.false_positive_rate * (1 - propensity)
+
+
+def listing_inflow(state: CitizenState, params: SimulationParams) -> np.ndarray:
+    """Each citizen's monthly probability of being newly blacklisted if a resident (conduct or wrongful)."""
+    conduct, wrongful = listing_inflows(state, params)
+    return conduct + wrongful
+
+
+def score_paths(state: CitizenState, params: SimulationParams, rng: np.random.Generator, months: int) -> list:
+    """Future best-score latents under the baseline score dynamics (for calibration only)."""
+    sesame, tencent = state.sesame, state.tencent
+    paths = []
+    for _ in range(months):
+        shock = rng.standard_normal(state.n)
+        sesame, _ = step_scores(sesame, params.scores, rng, shock)
+        tencent, _ = step_scores(tencent, params.scores, rng, shock)
+        paths.append(state.best_latent(sesame, tencent))
+    return paths
+
+
+def _solve_scale(none_given_scale: Callable[[float], np.ndarray], mask: np.ndarray, target: float) -> float:
+    """Scale such that the mean share with an experience in the window, over ``mask``, is ``target``.
+
+    Raises:
+        _Unreachable: If the target lies outside what any scale can give.
+    """
+    if not mask.any():
+        return 0.0
+
+    def gap(log_scale: float) -> float:
+        return float(1 - none_given_scale(np.exp(log_scale))[mask].mean()) - target
+
+    lowest, highest = gap(LOG_SCALE_RANGE[0]), gap(LOG_SCALE_RANGE[1])
+    if lowest > 0 or highest < 0:
+        raise _Unreachable(lowest + target, highest + target, target)
+    if lowest == 0:
+        return 0.0
+    return float(np.exp(brentq(gap, *LOG_SCALE_RANGE, xtol=1e-10)))
+
+
+def _frequent_class(
+    users: np.ndarray, had: np.ndarray, persistence: float, exposure: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Members of the frequent propensity class, already at its stationary share at t = 0.
+
+    Of the users who had the experience, a share ``persistence`` belong to the
+    class; of those who had not, as many as make the class's t = 0 share equal
+    ``persistence``, so no transient follows from the t = 0 split. A member
+    must be able to receive the experience at all: only users with positive
+    exposure (eligible weight along their simulated score path) are chosen
+    while any remain. A member without the experience at t = 0 is, in the
+    stationary process, one whose eligibility has been low: the least exposed
+    are taken, not a random draw, or they would all gain it in the first months.
+    """
+    able = exposure > 0
+    had_index = np.flatnonzero(had)
+    # Able users first, in random order; unable ones only if the able run out.
+    order = np.lexsort((rng.random(had_index.size), ~able[had_index]))
+    chosen = had_index[order[: round(persistence * had_index.size)]]
+    not_had = np.flatnonzero(users & ~had)
+    ranked = not_had[np.lexsort((rng.random(not_had.size), exposure[not_had], ~able[not_had]))]
+    chosen_not = ranked[: round((1 - persistence) * had_index.size)]
+    frequent = np.zeros(users.size, dtype=bool)
+    frequent[chosen] = True
+    frequent[chosen_not] = True
+    return frequent
+
+
+def _class_targets(
+    name: str, users: np.ndarray, had: np.ndarray, frequent: np.ndarray, persistence: float
+) -> tuple[float, float]:
+    """Stationary probabilities of the frequent class and of the other class.
+
+    The frequent class holds the experience ``persistence`` of the time; the
+    other class's probability follows exactly from holding the users' total
+    at its t = 0 value, given the realised class sizes.
+    """
+    others = int((users & ~frequent).sum())
+    if others == 0:
+        return persistence, 0.0
+    other = (int(had.sum()) - persistence * int(frequent.sum())) / others
+    if not 0 <= other <= 1:
+        share = had.sum() / max(users.sum(), 1)
+        raise StatusQuoError(
+            f"dynamics.{name[:-1]}_persistence: {persistence:g} cannot hold the t = 0 share of "
+            f"{100 * share:.1f}% of Sesame/Tencent users with {name}: the other users would need it with "
+            f"probability {other:.2f}; choose a value that keeps it between 0 and 1"
+        )
+    return persistence, other
+
+
+def _initial_months_since(rng: np.random.Generator, had: np.ndarray, hazard: np.ndarray, recall: int) -> np.ndarray:
+    """Months since the last experience, drawn from the stationary law given the hazard."""
+    hazard = np.clip(hazard, 1e-9, 1.0)
+    u = rng.random(had.size)
+    # Truncated geometric on 0..recall−1 for those who had it within the window.
+    within = np.floor(np.log1p(-u * (1 - (1 - hazard) ** recall)) / np.log1p(-hazard + 1e-15))
+    within = np.clip(within, 0, recall - 1)
+    return np.where(had, within, recall + rng.integers(0, recall, size=had.size)).astype(np.int32)
+
+
+def _unreachable_message(name: str, which: str, problem: _Unreachable) -> str:
+    if name == "advantages":
+        if problem.highest < problem.target:
+            detail = (
+                f"even if every eligible user received benefits every month, only {100 * problem.highest:.1f}% of "
+                f"the {which} class would have them in the recall window, below its target "
+                f"{100 * problem.target:.1f}% (too few users are eligible); change {ADVANTAGE_LEVERS}"
+            )
+        else:
+            detail = f"the {which} class cannot be held at {100 * problem.target:.1f}%; change {ADVANTAGE_LEVERS}"
+        return f"levers at t = 0 cannot reproduce Table A2's advantages: {detail}"
+    if problem.lowest > problem.target:
+        detail = (
+            f"blacklisting alone puts {100 * problem.lowest:.1f}% of the {which} class under sanctions within "
+            f"the recall window, more than its target {100 * problem.target:.1f}%; lower {DISADVANTAGE_LEVERS}"
+        )
+    else:
+        detail = (
+            f"at most {100 * problem.highest:.1f}% of the {which} class can have disadvantages within the recall "
+            f"window, below its target {100 * problem.target:.1f}%; change levers.disadvantage_threshold or "
+            "dynamics.disadvantage_persistence"
+        )
+    return f"parameters at t = 0 cannot reproduce Table A2's disadvantages: {detail}"
+
+
+def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.random.Generator) -> Baseline:
+    """Choose the unobserved rates so that the baseline is stationary, and set t = 0 timers.
+
+    Advantages (disadvantages) among Sesame/Tencent users: two latent propensity
+    classes; the frequent class holds the experience ``persistence`` of the time,
+    the other class at the rate that keeps the total at its t = 0 value. Each
+    class's rate scale is solved along simulated score paths, and class
+    membership is drawn given the t = 0 answer so that both classes start at
+    their stationary shares.
+
+    Raises:
+        StatusQuoError: If the t = 0 parameters cannot reproduce a t = 0 share.
+    """
+    levers, dynamics = params.levers, params.dynamics
+    recall = dynamics.recall_months
+    users = state.sesame_or_tencent
+    _initial_lists(state, params, rng)
+    # Citizens on a blacklist at t = 0 have received its sanctions.
+    for values in (state.covariates["disadvantages"], state.baseline["disadvantages"]):
+        values[state.listed] = 1
+    # Scores keep moving, so eligibility does too: the stationary share in the
+    # recall window is computed along simulated future score paths (one window
+    # of the stationary score process per citizen), not from today's scores.
+    paths = score_paths(state, params, rng, recall)
+    path_weights = [benefit_probabilities(state, levers, latent) for latent in paths]
+    path_disadvantage = [disadvantage_weight(state, levers, latent) for latent in paths]
+
+    def no_advantage(scale: float) -> np.ndarray:
+        none = np.ones(state.n)
+        for weights in path_weights:
+            none *= 1 - advantage_hazard(weights, scale)
+        return none
+
+    # Listings fall on pilot residents at random over time; a resident is listed
+    # at some point in a window with probability inflow × (duration + window − 1).
+    inflow = listing_inflow(state, params)
+    listed_in_window = state.resident * np.minimum(inflow * (levers.delisting_months + recall - 1), 1.0)
+
+    def no_disadvantage(scale: float) -> np.ndarray:
+        none = 1 - listed_in_window
+        for weight in path_disadvantage:
+            none = none * (1 - np.minimum(scale * weight, 1.0))
+        return none
+
+    advantage_scale = np.zeros(state.n)
+    disadvantage_scale = np.zeros(state.n)
+    for name, persistence, scale_out, none_of in (
+        ("advantages", dynamics.advantage_persistence, advantage_scale, no_advantage),
+        ("disadvantages", dynamics.disadvantage_persistence, disadvantage_scale, no_disadvantage),
+    ):
+        had = users & (state.covariates[name] == 1)
+        frequent = _frequent_class(users, had, persistence, 1 - none_of(1e-3), rng)
+        high, low = _class_targets(name, users, had, frequent, persistence)
+        for group, target, which in ((frequent, high, "frequent"), (users & ~frequent, low, "other")):
+            try:
+                scale_out[group] = _solve_scale(none_of, group, target)
+            except _Unreachable as problem:
+                raise StatusQuoError(_unreachable_message(name, which, problem)) from None
+    weights = benefit_probabilities(state, levers)
+    state.months_since_advantage = _initial_months_since(
+        rng, state.covariates["advantages"] == 1, advantage_hazard(weights, advantage_scale), recall
+    )
+    state.months_since_disadvantage = _initial_months_since(
+        rng, state.covariates["disadvantages"] == 1, disadvantage_hazard(state, levers, disadvantage_scale), recall
+    )
+    return Baseline(advantage_scale, disadvantage_scale, _awareness_rate(state, params))
+
+
+def _awareness_rate(state: CitizenState, params: SimulationParams) -> float:
+    """Monthly rate at which residents learn of their pilot, holding the aware share of residents fixed.
+
+    Listed residents know they are in a pilot (they are set aware here).
+    """
+    state.aware |= state.listed
+    residents = state.resident
+    if not residents.any():
+        return 0.0
+    aware_share = float(state.aware[residents].mean())
+    listed_share = float(state.listed[residents].mean())
+    if listed_share >= 1:
+        return 0.0
+    free_share = (aware_share - listed_share) / (1 - listed_share)
+    # Balance of the unlisted pool: learning a(1 − x) + delisted (all aware) λ
+    # = forgetting f·x + new listings λ·x, with x its aware share.
+    # Delisted citizens return to the unlisted pool aware; at the steady state as
+    # many are delisted as are listed, at the unlisted residents' mean inflow.
+    unlisted = residents & ~state.listed
+    inflow = float(listing_inflow(state, params)[unlisted].mean()) if unlisted.any() else 0.0
+    forgetting = params.dynamics.awareness_forgetting
+    learned = free_share * (forgetting + inflow) - inflow
+    if learned < 0 or free_share >= 1:
+        raise StatusQuoError(
+            f"dynamics.awareness_forgetting: {forgetting:g} is too slow to hold the t = 0 share of pilot residents "
+            f"aware of their pilot ({100 * aware_share:.1f}%): delisted citizens return aware at {inflow:.4f} a "
+            f"month; raise it above {inflow * (1 - free_share) / max(free_share, 1e-12):.4f} or lower "
+            f"{LISTING_LEVERS}"
+        )
+    return learned / (1 - free_share)
+
+
+def _initial_lists(state: CitizenState, params: SimulationParams, rng: np.random.Generator) -> None:
+    """Black- and redlists at their steady state under the t = 0 levers."""
+    levers = params.levers
+    duration = levers.delisting_months
+    inflow_conduct, inflow_wrongful = listing_inflows(state, params)
+    # Only residents who are not listed can be listed, so each resident's
+    # steady-state probability of being listed is λ·duration / (1 + λ·duration).
+    total = inflow_conduct + inflow_wrongful
+    load = total * duration
+    listed = state.resident & (rng.random(state.n) < load / (1 + load))
+    state.listed_months_left = np.where(listed, rng.integers(1, duration + 1, size=state.n), 0).astype(np.int32)
+    wrongful_share = np.divide(inflow_wrongful, total, out=np.zeros(state.n), where=total > 0)
+    state.wrongly_listed = listed & (rng.random(state.n) < wrongful_share)
+    state.sanctions = np.where(listed, levers.sanction_breadth, 0).astype(np.int8)
+    top = state.pilot.latent() >= TOP_SCORE_LATENT
+    # A probability: at a monthly rate above 1/12 every eligible resident is on the redlist.
+    red_share = min(levers.redlist_rate * REDLIST_MONTHS, 1.0)
+    redlisted = state.resident & top & ~listed & (rng.random(state.n) < red_share)
+    state.redlisted_months_left = np.where(redlisted, rng.integers(1, REDLIST_MONTHS + 1, size=state.n), 0).astype(
+        np.int32
+    )
