@@ -65,7 +65,7 @@ def _coefficient_table(path: Path | None) -> pd.DataFrame:
 def impute_missing(table: pd.DataFrame) -> pd.DataFrame:
     """Fill the coefficients lost in extraction, as documented in this module."""
     table = table.copy()
-    coef = table.set_index(["model", "term"])["coef"]
+    coef = table.set_index(["model", "term"])["coef"].copy()  # a Series of its own, not a view to write through
 
     def lost(model: int, term: str) -> bool:
         return (model, term) in coef.index and pd.isna(coef[(model, term)])

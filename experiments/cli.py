@@ -230,13 +230,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
+    from experiments.backends import make_backend
     from experiments.scenario import load_scenario
 
     baseline, shift = load_scenario(args.baseline), load_scenario(args.shift)
     for scenario in (baseline, shift):
         scenario.check_horizon(args.months)
-    workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
-    check_memory(args.n, "run", processes=workers + (workers > 1))
+    workers = 1 if args.backend == "serial" else (args.workers or min(2, os.cpu_count() or 1))
+    if args.scheduler is None:
+        check_memory(args.n, "run", processes=workers + (workers > 1))
     from calibration.citizens import check_parameter_files
 
     check_parameter_files()
@@ -244,17 +246,23 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         from experiments.forecast import run_forecast
         from experiments.forecast_report import write_forecast
 
-        result, frames = run_forecast(
-            baseline,
-            shift,
-            args.n,
-            args.months,
-            args.replications,
-            args.seed,
-            progress=True,
-            workers=workers,
-            decomposition_replications=args.decomposition_replications,
-        )
+        backend = make_backend(args.backend, args.workers, args.scheduler)
+        try:
+            if args.backend == "dask":
+                print(f"dask dashboard: {backend.dashboard}", flush=True)
+            result, frames = run_forecast(
+                baseline,
+                shift,
+                args.n,
+                args.months,
+                args.replications,
+                args.seed,
+                progress=True,
+                backend=backend,
+                decomposition_replications=args.decomposition_replications,
+            )
+        finally:
+            backend.close()
         write_forecast(result, frames, staging)
     low, high = result["uncertainty_interval"]
     settled = "" if result["verdict_settled"] else " (not settled: rerun with more --replications)"
@@ -272,6 +280,53 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             interval = contribution["uncertainty_interval"]
             print(f"  channel {name}: {contribution['effect_pp']:+.2f} pp ({interval[0]:+.2f} to {interval[1]:+.2f})")
     print(f"wrote {Path(args.out)}/forecast.json, forecast.md and figures")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.backends import make_backend
+    from experiments.sweep import load_sweep
+    from experiments.sweep_design import build_design
+
+    sweep = load_sweep(args.sweep).with_overrides(args.n, args.months, args.replications)
+    design = build_design(sweep)
+    workers = 1 if args.backend == "serial" else (args.workers or min(2, os.cpu_count() or 1))
+    if args.scheduler is None:
+        check_memory(sweep.file.n, "run", processes=workers + (workers > 1))
+    from calibration.citizens import check_parameter_files
+
+    check_parameter_files()
+    from experiments.sweep_run import run_sweep
+    from experiments.sweep_store import SweepStore
+
+    # The backend first: a bad --scheduler must fail before the results directory is created.
+    backend = make_backend(args.backend, args.workers, args.scheduler)
+    try:
+        with SweepStore(args.out, sweep, design) as store:
+            runs = design.points * sweep.file.replications
+            print(f"{sweep.name}: {design.kind} design, {design.points:,} points × {sweep.file.replications} "
+                  f"replications = {runs:,} runs ({len(store.done()):,} already done) into {args.out}",
+                  flush=True)  # fmt: skip
+            if args.backend == "dask":
+                print(f"dask dashboard: {backend.dashboard}", flush=True)
+            timing = run_sweep(sweep, design, store, backend, progress=True)
+            path = store.consolidate(sweep, design)
+    finally:
+        backend.close()
+    print(f"ran {timing['ran_now']:,} runs in {timing['seconds']:.1f} s; wrote {path}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from experiments.analysis import ANALYSIS_FILE, FIGURE_DIR, analyze
+
+    result = analyze(args.dir, outcomes=args.outcome, month=args.month, threshold=args.threshold,
+                     factors=args.factors, side=args.side, out_dir=args.out_dir)  # fmt: skip
+    for line in result["summary"]:
+        print(line)
+    target = Path(args.out_dir or args.dir)
+    count = len(result["figures"])
+    print(f"wrote {target / ANALYSIS_FILE} and {count} figure{'s' * (count != 1)} in {target / FIGURE_DIR}/")
     return 0
 
 
@@ -328,11 +383,51 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="replications of the channel decomposition and dose-responses (default 10; 0 skips them)",
     )
+    forecast.add_argument("--backend", choices=("serial", "processes", "dask"), default="processes")
+    forecast.add_argument("--scheduler", default=None, help="dask: address of an existing scheduler (tcp://HOST:PORT)")
     forecast.add_argument(
         "--workers", type=positive_int("--workers"), default=None, help="worker processes (default: up to 2)"
     )
     forecast.add_argument("--seed", type=seed_int, default=0)
     forecast.set_defaults(func=cmd_forecast)
+
+    sweep = sub.add_parser("sweep", help="run a sweep over levers and uncertainties (resumable)")
+    sweep.add_argument("sweep", help="sweep TOML file, or a shipped name (sanction_x_benefit, levers_sobol, ...)")
+    sweep.add_argument("--out", required=True, help="results directory (re-running the same sweep resumes)")
+    sweep.add_argument("--backend", choices=("serial", "processes", "dask"), default="processes")
+    sweep.add_argument("--scheduler", default=None, help="dask: address of an existing scheduler (tcp://HOST:PORT)")
+    sweep.add_argument("--workers", type=positive_int("--workers"), default=None, help="default: up to 2")
+    sweep.add_argument("--n", type=positive_int("--n"), default=None, help="override the file's N")
+    sweep.add_argument("--months", type=positive_int("--months"), default=None, help="override the file's months")
+    sweep.add_argument(
+        "--replications", type=positive_int("--replications"), default=None, help="override the file's replications"
+    )
+    sweep.set_defaults(func=cmd_sweep)
+
+    analyze = sub.add_parser("analyze", help="sensitivity analysis and scenario discovery of a finished sweep")
+    analyze.add_argument("dir", metavar="DIR", help="the --out directory of a finished scsim sweep")
+    analyze.add_argument(
+        "--outcome", action="extend", nargs="+", default=None, help="outcomes of the sweep (default: every one)"
+    )
+    analyze.add_argument("--month", type=int, default=None, help="month to analyse (default: the sweep's horizon)")
+    analyze.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="scenario discovery: the outcome's threshold, in %% (pp for a paired effect) for shares "
+        "(default: 0 for a paired effect, none for levels)",
+    )
+    analyze.add_argument(
+        "--side",
+        choices=("above", "below"),
+        default=None,
+        help="scenario discovery: cases at or above, or at or below the threshold (default: away from most points)",
+    )
+    analyze.add_argument(
+        "--factors", nargs=2, metavar=("A", "B"), default=None, help="grid: the two factors of the heatmap"
+    )
+    analyze.add_argument("--out-dir", default=None, help="write analysis.json and analysis/ here instead of DIR")
+    analyze.set_defaults(func=cmd_analyze)
 
     calibrate = sub.add_parser("calibrate", help="joint-model calibration: report from shipped parameters, or refit")
     mode = calibrate.add_mutually_exclusive_group(required=True)

@@ -30,6 +30,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from calibration.citizens import check_parameter_files
+from experiments.backends import SerialBackend
 from experiments.forecast_design import (
     channel_variants,
     combined_doses,
@@ -40,11 +41,10 @@ from experiments.forecast_design import (
     with_channels,
 )
 from experiments.scenario import Scenario
-from experiments.simulation import replicate_metrics, replicate_population, replicate_seeds, tidy
+from experiments.simulation import cached_population, replicate_metrics, replicate_seeds, tidy
 from sim.errors import UserError
 from sim.metrics import GROUPS, METRIC_KEYS
 from sim.perceptions import CHANNEL_COVARIATES
-from sim.state import Population
 
 HYPOTHESIS = {
     "text": "As SCS pilots continue to develop it is possible that the more punitive elements of SCSs will come "
@@ -108,16 +108,18 @@ def verdict_settled(summary: dict[str, object]) -> bool:
 
 
 class ArmRunner:
-    """Runs arms in paired replicates; every (arm, replicate) is one job, all through one pool.
+    """Runs arms in paired replicates on a backend (``experiments.backends``).
 
-    A job depends only on (scenario, seed, r), so results are identical whatever
-    the number of workers.
+    Every (arm, replicate) is one job; the jobs of one replicate form one batch,
+    so a worker builds that replicate's citizens once for all its arms. A job
+    depends only on (scenario, seed, r), so results are identical whatever the
+    backend or the number of workers.
     """
 
-    def __init__(self, n: int, months: int, replications: int, seed: int, workers: int, progress: bool) -> None:
+    def __init__(self, n: int, months: int, replications: int, seed: int, backend, progress: bool) -> None:
         self.n, self.months, self.seed = n, months, seed
         self.seeds = replicate_seeds(seed, replications)
-        self.workers = workers
+        self.backend = backend
         self.progress = progress
 
     def run(self, arms: dict[str, tuple[Scenario, bool, tuple[str, ...] | None]], replicates: int) -> dict:
@@ -125,48 +127,30 @@ class ArmRunner:
 
         Each arm is (scenario, draw_parameters, keys); keys None keeps every metric.
         """
-        # Replicate-major order in chunks of one replicate: a worker builds each
-        # replicate's citizens once and reuses them for every arm.
-        jobs, slots = [], []
+        names = list(arms)
+        batches = []
         for r in range(replicates):
-            for name, (scenario, draw, keys) in arms.items():
+            batch = []
+            for name in names:
+                scenario, draw, keys = arms[name]
                 index = None if keys is None else [METRIC_KEYS.index(key) for key in keys]
-                jobs.append((scenario, self.n, self.months, self.seeds[r], draw, index))
-                slots.append((name, r))
-        results: dict[str, list] = {name: [None] * replicates for name in arms}
-        chunk = max(len(arms), 1)
-        with tqdm(total=len(jobs), desc="forecast", unit="run", disable=not self.progress) as bar:
-            for (name, r), values in zip(slots, _map(_run_job, jobs, self.workers, chunk), strict=True):
-                results[name][r] = values
-                bar.update(1)
+                batch.append((scenario, self.n, self.months, self.seeds[r], draw, index))
+            batches.append(batch)
+        results: dict[str, list] = {name: [None] * replicates for name in names}
+        with tqdm(total=replicates * len(names), desc="forecast", unit="run", disable=not self.progress) as bar:
+            for r, values in self.backend.run(_run_batch, batches):
+                for name, value in zip(names, values, strict=True):
+                    results[name][r] = value
+                bar.update(len(names))
         return {name: np.stack(values) for name, values in results.items()}
 
 
-def _map(function, jobs: list, workers: int, chunk: int):
-    if workers <= 1:
-        yield from map(function, jobs)
-        return
-    from experiments.parallel import worker_pool
-
-    with worker_pool(workers) as pool:
-        try:
-            yield from pool.map(function, jobs, chunksize=chunk)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-_population_cache: dict[tuple, Population] = {}
-
-
-def _run_job(job: tuple) -> np.ndarray:
-    scenario, n, months, seed, draw, index = job
-    key = (n, seed.entropy, seed.spawn_key, seed.pool_size)
-    if key not in _population_cache:
-        _population_cache.clear()  # one replicate's citizens at a time
-        _population_cache[key] = replicate_population(n, seed)
-    values = replicate_metrics(scenario, n, months, seed, draw, population=_population_cache[key])
-    return values if index is None else values[:, index]
+def _run_batch(batch: list[tuple]) -> list[np.ndarray]:
+    out = []
+    for scenario, n, months, seed, draw, index in batch:
+        values = replicate_metrics(scenario, n, months, seed, draw, population=cached_population(n, seed))
+        out.append(values if index is None else values[:, index])
+    return out
 
 
 def paired_effect(base: np.ndarray, shift: np.ndarray, month: int, scale: float = 100.0) -> np.ndarray:
@@ -182,7 +166,7 @@ def run_forecast(
     replications: int = 40,
     seed: int = 0,
     progress: bool = False,
-    workers: int = 1,
+    backend=None,
     decomposition_replications: int = 10,
 ) -> tuple[dict[str, object], dict[str, pd.DataFrame]]:
     """The full forecast test; returns the result dict (``forecast.json``) and the main arms' tidy frames.
@@ -191,7 +175,7 @@ def run_forecast(
         baseline, shift: The two scenarios.
         n, months, replications, seed: Run size, horizon, paired replicates and root seed.
         progress: Show a progress bar.
-        workers: Worker processes (results do not depend on it).
+        backend: Where runs execute (``experiments.backends``; default serial). Results do not depend on it.
         decomposition_replications: Replicates used for the channel decomposition and the
             dose–responses (the first ones of the main effect's, at most all of them);
             0 skips both.
@@ -204,7 +188,7 @@ def run_forecast(
     if decomposition_replications < 0:
         raise UserError(f"decomposition_replications: must be an integer >= 0, got {decomposition_replications}")
     check_parameter_files()  # a bad parameter file fails as one line, before any progress output
-    runner = ArmRunner(n, months, replications, seed, workers, progress)
+    runner = ArmRunner(n, months, replications, seed, backend or SerialBackend(), progress)
     main = runner.run(
         {"baseline": (baseline, True, None), "shift": (shift, True, None),
          "baseline_fixed": (baseline, False, SMALL_ARM_KEYS), "shift_fixed": (shift, False, SMALL_ARM_KEYS)},

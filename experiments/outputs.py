@@ -80,7 +80,7 @@ def output_directory(out: str | os.PathLike[str], field: str = "--out", kind: st
     target = _resolve(shown, field)
     created = _make_parents(target.parent, shown, field)
     try:
-        lock = _Lock.acquire(target, shown, field)
+        lock = DirectoryLock.acquire(target, shown, field)
     except BaseException:
         _remove_empty(created)
         raise
@@ -144,14 +144,14 @@ def _remove_empty(created: list[Path]) -> None:
             directory.rmdir()
 
 
-class _Lock:
+class DirectoryLock:
     """An exclusive ``flock`` on ``.<name>.lock`` beside ``--out``; the kernel drops it when the process dies."""
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path, self.fd = path, fd
 
     @classmethod
-    def acquire(cls, target: Path, shown: str, field: str) -> _Lock:
+    def acquire(cls, target: Path, shown: str, field: str) -> DirectoryLock:
         path = target.parent / f".{target.name}.lock"
         while True:
             try:

@@ -126,17 +126,22 @@ def shipped_scenarios() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
 
 
+def read_toml(path: Path, error: type[UserError]) -> dict[str, Any]:
+    """A TOML file's content; unreadable, invalid or absurdly nested text raises ``error`` with one line."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise error(f"{path}: not valid TOML ({err})") from None
+    except RecursionError:
+        raise error(f"{path}: not valid TOML (nested too deeply)") from None
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror})") from None
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load and validate a scenario; every problem is a one-line ``ScenarioError``."""
     path = resolve_path(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"{path}: not valid TOML ({err})") from None
-    except RecursionError:
-        raise ScenarioError(f"{path}: not valid TOML (nested too deeply)") from None
-    except OSError as err:
-        raise ScenarioError(f"{path}: cannot be read ({err.strerror})") from None
+    data = read_toml(path, ScenarioError)
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:

@@ -81,11 +81,12 @@ def replicate_metrics(
         model.step()
         if progress is not None:
             progress.update(1)
-    rows = list(model.datacollector.get_model_vars_dataframe()["metrics"])
-    for month, row in enumerate(rows):
-        if tuple(row) != METRIC_KEYS:
-            raise RuntimeError(f"month {month}: the engine returned other metric keys than sim.metrics.METRIC_KEYS")
-    return np.array([[row[key] for key in METRIC_KEYS] for row in rows], dtype=np.float64)
+    # The engine collects each month as a vector in the order of METRIC_KEYS:
+    # stacking them saves building and reading a dict per month.
+    values = model.metric_history()
+    if values.shape != (months + 1, len(METRIC_KEYS)) or values.dtype != np.float64:
+        raise RuntimeError(f"the engine returned metrics of shape {values.shape}, not months × sim.metrics.METRIC_KEYS")
+    return values
 
 
 def _children(seed: np.random.SeedSequence) -> list[np.random.SeedSequence]:
@@ -106,6 +107,22 @@ def replicate_population(n: int, seed: np.random.SeedSequence) -> Population:
             if isinstance(array, np.ndarray):
                 array.setflags(write=False)
     return population
+
+
+_population_cache: dict[tuple, Population] = {}
+
+
+def cached_population(n: int, seed: np.random.SeedSequence) -> Population:
+    """``replicate_population``, kept for the next call in this process (one population at a time).
+
+    Paired arms and sweep points that share a seed share their citizens, so a
+    worker given consecutive runs of one replicate builds the citizens once.
+    """
+    key = (n, seed.entropy, seed.spawn_key, seed.pool_size)
+    if key not in _population_cache:
+        _population_cache.clear()
+        _population_cache[key] = replicate_population(n, seed)
+    return _population_cache[key]
 
 
 def run_replicate(

@@ -16,7 +16,7 @@ asked" is the sentinel ``NOT_ASKED`` (−9); −1 is "I don't know" and −2
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,8 +131,9 @@ class ApprovalModel:
     def columns(self) -> list[str]:
         return sorted({TERMS[t].column for t in self.terms})
 
-    def _resolved(self, covariates: Covariates) -> dict[str, np.ndarray]:
-        resolved = {col: np.asarray(covariates[self.source_columns.get(col, col)]) for col in self.columns}
+    def _resolved(self, covariates: Covariates, columns: Collection[str] | None = None) -> dict[str, np.ndarray]:
+        columns = self.columns if columns is None else columns
+        resolved = {col: np.asarray(covariates[self.source_columns.get(col, col)]) for col in columns}
         for col, substitute in self.imputed_columns.items():
             if col in resolved and substitute in covariates:
                 missing = resolved[col] < TERMS_MIN_BY_COLUMN[col]
@@ -151,14 +152,37 @@ class ApprovalModel:
             mask &= resolved[spec.column] >= spec.min_valid
         return mask
 
-    def linear_predictor(self, covariates: Covariates) -> np.ndarray:
-        """xβ for every citizen (meaningful only inside the subsample)."""
-        resolved = self._resolved(covariates)
+    def linear_predictor(
+        self, covariates: Covariates, terms: slice = slice(None), offset: np.ndarray | None = None
+    ) -> np.ndarray:
+        """xβ for every citizen (meaningful only inside the subsample).
+
+        Args:
+            covariates: Public columns (and any imputation or source columns).
+            terms: The terms to add, a slice of ``terms`` in order (default all).
+            offset: The sum of the terms before them, from an earlier call
+                (default 0). Terms are added one at a time in order, so a sum
+                split this way equals the whole sum to the last bit.
+        """
+        selected = list(self.coefficients.items())[terms]
+        # Resolving only the columns these terms read saves work when xβ is split
+        # (with no term, every column, which still gives n).
+        columns = {TERMS[term].column for term, _ in selected}
+        resolved = self._resolved(covariates, columns or self.columns)
         n = len(next(iter(resolved.values())))
-        xb = np.zeros(n)
-        for term, beta in self.coefficients.items():
+        xb = np.zeros(n) if offset is None else offset.copy()
+        for term, beta in selected:
             xb += beta * TERMS[term].compute(resolved)
         return xb
+
+    def leading_terms_without(self, columns: Collection[str]) -> int:
+        """How many leading terms read none of ``columns`` (names as in the covariates passed)."""
+        columns = set(columns)
+        for index, term in enumerate(self.terms):
+            column = TERMS[term].column
+            if {self.source_columns.get(column, column), self.imputed_columns.get(column, column)} & columns:
+                return index
+        return len(self.terms)
 
     def design_matrix(self, covariates: Covariates) -> np.ndarray:
         """Regressors (n, terms), in the order of ``coefficients``."""

@@ -10,9 +10,15 @@ Every month carries exactly the keys of ``METRIC_KEYS``, whatever N, the seed
 or the levers: a group with nobody in it this month (the blacklisted at
 month 0 of a small run, say) has NaN values, so results keep one schema and a
 group that appears mid-run is never dropped.
+
+``metric_values`` gives one month as a float64 vector in the order of
+``METRIC_KEYS`` (what the model collects each month); ``collect_metrics``
+gives the same values as a dict.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -61,6 +67,24 @@ METRIC_KEYS = (
 )
 # Codes of the table dimensions: one slot per code from 0 to the largest.
 SIZES = tuple(max(codes) + 1 for _, codes in AXES)
+CELLS = int(np.prod(SIZES))
+
+
+def _membership() -> np.ndarray:
+    """(group, cell) = 1 where the cell's citizens belong to the group, in the order of ``GROUPS``."""
+    codes = np.indices(SIZES).reshape(len(SIZES), CELLS)
+    rows = [np.ones(CELLS, dtype=bool)]
+    rows += [codes[axis] == code for axis, (_, values) in enumerate(AXES) for code in values]
+    return np.array(rows, dtype=np.float64)
+
+
+# Every group's totals are one product with this matrix, not a Python loop over
+# groups (a millisecond a month). Counts are whole numbers, so the sums are exact.
+MEMBERSHIP = _membership()
+# Rows of each attribute's groups: "all", then one block per attribute of AXES.
+_BOUNDS = np.cumsum([0, 1, *(len(codes) for _, codes in AXES)])
+BLOCKS = tuple(slice(start, stop) for start, stop in itertools.pairwise(_BOUNDS.tolist()))
+CATEGORY_VALUES = np.arange(1.0, 6.0)
 
 
 def static_cells(state: CitizenState) -> np.ndarray:
@@ -81,67 +105,84 @@ def static_cells(state: CitizenState) -> np.ndarray:
     return state.group_cache["cell"]
 
 
+def _user_index(state: CitizenState) -> np.ndarray:
+    """Positions of the Sesame/Tencent users (who never change: found once per state, not every month)."""
+    if "users" not in state.group_cache:
+        state.group_cache["users"] = np.flatnonzero(state.sesame_or_tencent)
+    return state.group_cache["users"]
+
+
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.full(np.shape(numerator), np.nan), where=denominator > 0)
 
 
-def collect_metrics(state: CitizenState, approval: np.ndarray) -> dict[str, float]:
-    """Flat dict ``"<group>|<metric>" → value`` for one month, with exactly the keys ``METRIC_KEYS``.
+# Counts kept per cell: approval categories 1–5; users with neither, only
+# advantages, only disadvantages, both; the listed.
+SLOTS = 10
+
+
+def _cell_table(state: CitizenState, approval: np.ndarray, listed: np.ndarray) -> np.ndarray:
+    """Counts per cell and slot (cells × ``SLOTS``).
+
+    One count over every citizen's slots replaces a count per table.
+    """
+    cell = static_cells(state) + state.aware * 2 + listed
+    users = _user_index(state)
+    cov = state.covariates
+    experience = (cov["advantages"][users] == 1) + 2 * (cov["disadvantages"][users] == 1)
+    by_category = cell * SLOTS + approval - 1
+    slots = np.concatenate([by_category, cell[users] * SLOTS + 5 + experience, cell[listed] * SLOTS + 9])
+    return np.bincount(slots, minlength=CELLS * SLOTS).reshape(CELLS, SLOTS)
+
+
+def metric_values(state: CitizenState, approval: np.ndarray) -> np.ndarray:
+    """One month's metrics as a float64 vector in the order of ``METRIC_KEYS``.
 
     Citizens are counted once into a table over every combination of subgroup
-    attributes (a few hundred cells); each group's metrics are sums over that
+    attributes (a few hundred cells); every group's counts are sums over that
     table, which keeps this cheap at a million citizens.
     """
-    users = state.sesame_or_tencent
     listed = state.listed
-    cell = static_cells(state) + state.aware * 2 + listed
-    cells = int(np.prod(SIZES))
-    by_category = np.bincount(cell * 5 + (approval.astype(np.int64) - 1), minlength=cells * 5)
-    by_category = by_category.reshape(*SIZES, 5).astype(float)
-    user_cells = cell[users]
-    tables = {
-        name: np.bincount(selected, minlength=cells).reshape(SIZES).astype(float)
-        for name, selected in (
-            ("users", user_cells),
-            ("advantages", user_cells[state.covariates["advantages"][users] == 1]),
-            ("disadvantages", user_cells[state.covariates["disadvantages"][users] == 1]),
-            ("listed", cell[listed]),
-        )
-    }
-    out: dict[str, float] = {}
-    all_axes = tuple(range(len(AXES)))
-    for axis, (attribute, codes) in enumerate((("all", (0,)), *AXES)):
-        others = all_axes if attribute == "all" else tuple(a for a in all_axes if a != axis - 1)
-        categories = by_category.sum(axis=others).reshape(-1, 5)[list(codes)]
-        by = {name: table.sum(axis=others).reshape(-1)[list(codes)] for name, table in tables.items()}
-        counts = categories.sum(axis=1)
-        shares = _ratio(categories, counts[:, None])
-        values = {
-            **{f"share_{k}": shares[:, k - 1] for k in APPROVAL_CATEGORIES},
-            "share_approve": shares[:, 3] + shares[:, 4],
-            "mean_approval": shares @ np.arange(1.0, 6.0),
-            "share_advantages": _ratio(by["advantages"], by["users"]),
-            "share_disadvantages": _ratio(by["disadvantages"], by["users"]),
-            "share_blacklisted": _ratio(by["listed"], counts),
-        }
-        for index, code in enumerate(codes):
-            group = "all" if attribute == "all" else f"{attribute}={code}"
-            for metric in GROUP_METRICS:
-                out[f"{group}|{metric}"] = float(values[metric][index])
-    out["all|share_wrongly_listed"] = float(state.wrongly_listed.mean())
-    out["all|share_redlisted"] = float((state.redlisted_months_left > 0).mean())
-    for level, name in SANCTION_LEVELS:
-        out[f"all|share_sanction_{name}"] = float((listed & (state.sanctions >= level)).mean())
-    n_users = int(users.sum())
-    for name in ADVANTAGE_TYPES:
-        received = int(state.benefits_this_month[name][users].sum())
-        out[f"all|share_benefit_{name}"] = received / n_users if n_users else float("nan")
-    out["all|share_aware"] = float(state.aware.mean())
-    out["all|share_pilot_resident"] = float(state.resident.mean())
-    out["all|mean_fairness"] = float(state.covariates["fairness"].mean())
-    for channel, names in CHANNEL_COVARIATES.items():
-        moved = np.zeros(state.n, dtype=bool)
-        for name in names:
+    totals = MEMBERSHIP @ _cell_table(state, approval, listed)
+    counts = totals[:, :5].sum(axis=1)
+    users = totals[:, 5:9].sum(axis=1)
+    shares = _ratio(totals[:, :5], counts[:, None])
+    out = np.empty((len(GROUPS), len(GROUP_METRICS)))  # the columns in the order of GROUP_METRICS
+    out[:, :5] = shares
+    out[:, 5] = shares[:, 3] + shares[:, 4]
+    # BLAS sums a matrix-vector product in an order that depends on its shape:
+    # one product per attribute, as the groups were always computed, keeps every bit.
+    for block in BLOCKS:
+        out[block, 6] = shares[block] @ CATEGORY_VALUES
+    out[:, 7] = _ratio(totals[:, 6] + totals[:, 8], users)
+    out[:, 8] = _ratio(totals[:, 7] + totals[:, 8], users)
+    out[:, 9] = _ratio(totals[:, 9], counts)
+    return np.concatenate([out.reshape(-1), _population_values(state, listed)])
+
+
+def _population_values(state: CitizenState, listed: np.ndarray) -> np.ndarray:
+    """The ``POPULATION_METRICS``, in their order."""
+    n = state.n
+    # The count of a boolean array over n is its mean to the last bit, without mean's overhead.
+    counts = [np.count_nonzero(state.wrongly_listed), np.count_nonzero(state.redlisted_months_left > 0)]
+    # The listed by their number of sanctions, once, instead of one pass per level.
+    by_breadth = np.bincount(state.sanctions[listed], minlength=len(SANCTION_LEVELS) + 1)
+    counts += [int(by_breadth[level:].sum()) for level, _ in SANCTION_LEVELS]
+    out = [count / n for count in counts]
+    users = _user_index(state)
+    # One pass over all benefit types (a row each) instead of one per type.
+    received = np.count_nonzero(state.benefits_this_month & state.sesame_or_tencent, axis=1)
+    out += [count / users.size if users.size else float("nan") for count in received.tolist()]
+    out += [np.count_nonzero(state.aware) / n, np.count_nonzero(state.resident) / n]
+    out.append(float(state.covariates["fairness"].mean()))
+    for names in CHANNEL_COVARIATES.values():
+        moved = state.covariates[names[0]] != state.baseline[names[0]]
+        for name in names[1:]:
             moved |= state.covariates[name] != state.baseline[name]
-        out[f"all|share_moved_{channel}"] = float(moved.mean())
-    return out
+        out.append(np.count_nonzero(moved) / n)
+    return np.array(out, dtype=np.float64)
+
+
+def collect_metrics(state: CitizenState, approval: np.ndarray) -> dict[str, float]:
+    """Flat dict ``"<group>|<metric>" → value`` for one month, with exactly the keys ``METRIC_KEYS``."""
+    return dict(zip(METRIC_KEYS, metric_values(state, approval).tolist(), strict=True))

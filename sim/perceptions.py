@@ -43,6 +43,8 @@ CHANNEL_COVARIATES: dict[str, tuple[str, ...]] = {
     "transparency": ("transparency",),
     "framing": FUNCTIONS,
 }
+# Every covariate a channel moves, channel by channel (the others never change).
+MOVABLE_COVARIATES = tuple(name for names in CHANNEL_COVARIATES.values() for name in names)
 # The behavioural assumptions (DynamicsParams) each channel's rule uses.
 CHANNEL_PARAMETERS: dict[str, tuple[str, ...]] = {
     "disadvantage": ("recall_months",),
@@ -78,7 +80,9 @@ def step_perceptions(
         cov["disadvantages"] = (state.months_since_disadvantage < recall).astype(float)
 
     if channels.fairness:
-        peer = events.newly_wrongly_listed[state.ties].sum(axis=1)
+        wrongful = events.newly_wrongly_listed
+        # Most months nobody is listed wrongly: then no tie is, without gathering them.
+        peer = wrongful[state.ties].sum(axis=1) if wrongful.any() else np.zeros(state.n, dtype=np.int64)
         loss = (1 - dynamics.fairness_recovery) * state.fairness_loss
         loss += dynamics.fairness_drop_wrongful * events.newly_wrongly_listed + dynamics.fairness_drop_peer * peer
         state.fairness_loss = loss
@@ -90,7 +94,9 @@ def step_perceptions(
         cov["transparency"] = np.clip(base["transparency"] + gain, 1, 3)
 
     if channels.relative_score:
-        change = state.best_latent() - state.initial_latent
+        # The scores have not moved since the policy stage: reuse its latents.
+        latent = state.best_latent() if events.best_latent is None else events.best_latent
+        change = latent - state.initial_latent
         relative = change - change[state.ties].mean(axis=1)
         moved = base["relative_score"] + dynamics.relative_sensitivity * relative
         cov["relative_score"] = np.where(state.sesame_or_tencent, np.clip(moved, 1, 5), base["relative_score"])

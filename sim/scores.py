@@ -140,6 +140,14 @@ def step_scores(
         defaulted = shock < intercept - gradient * state.level / np.sqrt(1 - params.deviation_share)
     else:
         defaulted = np.zeros(state.level.size, dtype=bool)
+    return move_scores(state, params, shock), defaulted
+
+
+def move_scores(state: ScoreState, params: ScoreParams, shock: np.ndarray) -> ScoreState:
+    """The scores after a month with these conduct shocks (``step_scores`` without the defaults).
+
+    For a system whose defaults nobody reads: it saves their computation.
+    """
     rho, s = params.persistence, np.sqrt(params.deviation_share)
     deviation = rho * state.deviation + np.sqrt(1 - rho**2) * s * shock
-    return ScoreState(state.level, deviation, state.band_shares, state.edges), defaulted
+    return ScoreState(state.level, deviation, state.band_shares, state.edges)

@@ -10,6 +10,7 @@ perception stages need: scores, experience timers, list status, awareness.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -83,8 +84,10 @@ class CitizenState:
     sanctions: np.ndarray
     redlisted_months_left: np.ndarray
     fairness_loss: np.ndarray
-    benefits_this_month: dict[str, np.ndarray] = field(default_factory=dict)
-    group_cache: dict[str, np.ndarray] = field(default_factory=dict)
+    # Who received each benefit type this month: (benefit types × citizens), rows in the order of ADVANTAGE_TYPES.
+    benefits_this_month: np.ndarray = field(default_factory=lambda: np.zeros((len(ADVANTAGE_TYPES), 0), dtype=bool))
+    # Values derived from attributes that never change (or change only with the levers), kept between months.
+    group_cache: dict[str, Any] = field(default_factory=dict)
     month: int = 0
 
     @property
@@ -163,7 +166,7 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         sanctions=np.zeros(n, dtype=np.int8),
         redlisted_months_left=zeros.copy(),
         fairness_loss=np.zeros(n),
-        benefits_this_month={name: np.zeros(n, dtype=bool) for name in ADVANTAGE_TYPES},
+        benefits_this_month=np.zeros((len(ADVANTAGE_TYPES), n), dtype=bool),
     )
     state.initial_latent = state.best_latent()
     return state

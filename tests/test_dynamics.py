@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from calibration.citizens import build_population, engine_approval_model
+from sim.metrics import METRIC_KEYS
 from sim.model import SCSModel
 from sim.ordered_logit import categorize
 from sim.params import Channels, PolicyLevers, SimulationParams
@@ -113,7 +114,7 @@ def test_harsher_sanctions_never_raise_sanctioned_approval(population, approval_
 
 def test_baseline_is_stationary(population, approval_model):
     model = run(population, approval_model, months=36, seed=6)
-    start, end = model.datacollector.get_model_vars_dataframe()["metrics"].iloc[[0, -1]]
+    start, end = (dict(zip(METRIC_KEYS, values, strict=True)) for values in model.metric_history()[[0, -1]])
     assert abs(end["all|share_approve"] - start["all|share_approve"]) < 0.01
     assert abs(end["all|share_advantages"] - start["all|share_advantages"]) < 0.015
     assert abs(end["all|share_disadvantages"] - start["all|share_disadvantages"]) < 0.015

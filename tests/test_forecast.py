@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from experiments.backends import SerialBackend, make_backend
 from experiments.cli import main
 from experiments.forecast import ArmRunner, run_forecast, uncertainty_summary, verdict, verdict_settled
 from experiments.forecast_design import combined_doses, lever_doses, with_channels
@@ -145,8 +146,12 @@ def test_summary_says_only_what_was_computed(small_forecast):
 def test_same_seed_same_result_serial_or_parallel():
     baseline, shift = load_scenario("baseline"), load_scenario("punitive_shift")
     arms = {"baseline": (baseline, True, None), "shift": (shift, True, ("all|share_approve",))}
-    serial = ArmRunner(1200, 13, 2, 7, workers=1, progress=False).run(arms, 2)
-    parallel = ArmRunner(1200, 13, 2, 7, workers=2, progress=False).run(arms, 2)
+    serial = ArmRunner(1200, 13, 2, 7, SerialBackend(), progress=False).run(arms, 2)
+    backend = make_backend("processes", 2)
+    try:
+        parallel = ArmRunner(1200, 13, 2, 7, backend, progress=False).run(arms, 2)
+    finally:
+        backend.close()
     for name in arms:
         np.testing.assert_array_equal(serial[name], parallel[name])
 

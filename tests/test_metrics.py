@@ -5,7 +5,7 @@ import pytest
 
 from calibration.citizens import build_population, engine_approval_model
 from experiments.simulation import Simulation
-from sim.metrics import GROUPS, METRIC_KEYS
+from sim.metrics import GROUPS, METRIC_KEYS, metric_values
 from sim.model import SCSModel
 from sim.params import SimulationParams
 
@@ -28,8 +28,10 @@ def test_group_appearing_mid_run_is_kept_and_empty_months_are_nan():
     params = SimulationParams.model_validate({"levers": {"blacklist_rate": 0.0, "false_positive_rate": 0.0}})
     model = SCSModel(population, engine_approval_model(), params, [(2, {"false_positive_rate": 0.05})], seed=4)
     model.run(4)
-    rows = list(model.datacollector.get_model_vars_dataframe()["metrics"])
-    assert all(tuple(row) == METRIC_KEYS for row in rows)
+    history = model.metric_history()  # one vector a month, in the order of METRIC_KEYS
+    assert history.shape == (5, len(METRIC_KEYS)) and history.dtype == np.float64
+    assert tuple(model.metrics()) == METRIC_KEYS
+    rows = [dict(zip(METRIC_KEYS, values, strict=True)) for values in history]
     shares = [row["blacklisted=1|share_approve"] for row in rows]
     assert np.isnan(shares[0]) and np.isnan(shares[1])  # nobody listed before month 2
     assert np.isfinite(shares[2]) and np.isfinite(shares[4])
@@ -53,3 +55,13 @@ def test_shares_of_categories_sum_to_one_where_defined():
             assert all(np.isnan(shares)), group
         else:
             assert sum(shares) == pytest.approx(1.0), group
+
+
+def test_collected_vectors_equal_the_metrics_dict():
+    """Each month is collected as one vector in the order of METRIC_KEYS; ``metrics()`` gives the same values."""
+    model = SCSModel(build_population(400, 5), engine_approval_model(), SimulationParams(), seed=2).run(3)
+    history = model.metric_history()
+    assert history.shape == (4, len(METRIC_KEYS))
+    assert np.isnan(history).any()  # N = 400 leaves some groups empty
+    np.testing.assert_array_equal(history[-1], metric_values(model.state, model.approval))
+    np.testing.assert_array_equal(history[-1], np.array(list(model.metrics().values())))

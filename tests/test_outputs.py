@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from process_helpers import descendants as children
+from process_helpers import gone, wait_until
 
 import experiments.outputs as outputs
 from experiments.cli import main
@@ -288,43 +290,6 @@ def test_git_revision_leaves_the_index_alone(tmp_path):
 
 
 # --- signals (subprocesses) -----------------------------------------------------------------------------
-
-
-def children(pid: int) -> set[int]:
-    """Descendants of ``pid`` (read from /proc)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except FileNotFoundError:
-            continue
-        for task in tasks:
-            try:
-                kids = {int(k) for k in Path(f"/proc/{parent}/task/{task}/children").read_text().split()}
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            todo.extend(kids - found)
-            found |= kids
-    return found
-
-
-def gone(pid: int) -> bool:
-    """The process no longer runs (absent, or a zombie waiting for init)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-
-
-def wait_until(condition, timeout: float, step: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc")
