@@ -33,6 +33,7 @@ from sim.errors import UserError
 EXIT_USAGE = 2
 EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
+INTERRUPTED = "interrupted; no output was replaced (a sweep keeps its finished runs and resumes)"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -467,11 +468,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_error(f"error: {err}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        report_error("interrupted; nothing was written")
+        report_error(INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as err:
         if interrupted(err):
-            report_error("interrupted; nothing was written")
+            report_error(INTERRUPTED)
             return EXIT_INTERRUPTED
         traceback.print_exc()
         report_error("internal error: this is a bug in scsim, not a problem with your input (traceback above)")

@@ -15,7 +15,7 @@ from process_helpers import descendants as children
 from process_helpers import gone, wait_until
 
 import experiments.outputs as outputs
-from experiments.cli import main
+from experiments.cli import INTERRUPTED, main
 from experiments.outputs import MARKER, output_directory
 from experiments.store import git_revision
 from sim.errors import UserError
@@ -242,7 +242,7 @@ def test_ctrl_c_in_process_keeps_the_set_even_when_python_wraps_it(tmp_path, cap
     for interrupt in (interrupted, wrapped):
         monkeypatch.setattr(experiments.simulation.Simulation, "run", interrupt)
         assert main(["run", "baseline", "--out", str(out), *SMALL_RUN]) == 130
-        assert one_error_line(capsys) == "scsim: interrupted; nothing was written"
+        assert one_error_line(capsys) == f"scsim: {INTERRUPTED}"
         assert snapshot(out) == before and leftovers(out) == []
 
 
@@ -354,7 +354,7 @@ def test_ctrl_c_during_a_run_prints_one_line_and_keeps_out(tmp_path):
             process.kill()
     text = errors.read_text()
     assert "Traceback" not in text
-    assert stderr_lines(text, "baseline:") == ["scsim: interrupted; nothing was written"], text
+    assert stderr_lines(text, "baseline:") == [f"scsim: {INTERRUPTED}"], text
     assert snapshot(out) == before and leftovers(out) == []
 
 
@@ -408,5 +408,5 @@ def test_ctrl_c_during_a_forecast_stops_it_and_its_workers(tmp_path):
     assert wait_until(lambda: all(gone(pid) for pid in workers), timeout=5)
     text = errors.read_text()
     assert "Traceback" not in text and "Error" not in text, text
-    assert stderr_lines(text, "forecast:") == ["scsim: interrupted; nothing was written"], text
+    assert stderr_lines(text, "forecast:") == [f"scsim: {INTERRUPTED}"], text
     assert snapshot(out) == before and leftovers(out) == []
