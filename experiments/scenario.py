@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sim.errors import ParameterError, UserError
 from sim.params import Channels, DynamicsParams, PolicyLevers, SimulationParams
-from sim.schema import describe, status_quo_problem, validated
+from sim.schema import describe, validated
 from sim.scores import ScoreParams
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -66,10 +66,7 @@ class Scenario(BaseModel):
 
     @model_validator(mode="after")
     def _status_quo_holds(self) -> Scenario:
-        for section in ("levers", "dynamics", "scores"):
-            problem = status_quo_problem(getattr(self, section), section)
-            if problem is not None:
-                raise ParameterError(problem)
+        self.params().check_status_quo()
         return self
 
     def params(self) -> SimulationParams:
@@ -108,17 +105,22 @@ def _describe(error: dict[str, Any]) -> str:
     return describe(error, Scenario)
 
 
-def resolve_path(name_or_path: str | Path) -> Path:
-    """A scenario file: a path, or the name of a shipped scenario (``baseline``)."""
+def resolve_shipped(name_or_path: str | Path, directory: Path, what: str, error: type[UserError]) -> Path:
+    """A TOML file: a path, or the name of one shipped in ``directory``; else one line listing the shipped ones."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
-        shipped = SCENARIO_DIR / f"{name_or_path}.toml"
+        shipped = directory / f"{name_or_path}.toml"
         if shipped.exists():
             return shipped
     if not path.is_file():
-        available = ", ".join(shipped_scenarios())
-        raise ScenarioError(f"scenario: {name_or_path} not found (shipped scenarios: {available})")
+        available = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
+        raise error(f"{what}: {name_or_path} not found (shipped {what}s: {available})")
     return path
+
+
+def resolve_path(name_or_path: str | Path) -> Path:
+    """A scenario file: a path, or the name of a shipped scenario (``baseline``)."""
+    return resolve_shipped(name_or_path, SCENARIO_DIR, "scenario", ScenarioError)
 
 
 def shipped_scenarios() -> list[str]:

@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from experiments.scenario import Scenario, ScenarioError, load_scenario, read_toml
+from experiments.scenario import Scenario, ScenarioError, load_scenario, read_toml, resolve_shipped
 from sim.errors import UserError
 from sim.metrics import METRIC_KEYS
 from sim.params import DynamicsParams, PolicyLevers
@@ -277,15 +277,7 @@ def _outcome(name: str, index: int) -> str:
 
 def resolve_path(name_or_path: str | Path) -> Path:
     """A sweep file: a path, or the name of a shipped sweep."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        shipped = SWEEP_DIR / f"{name_or_path}.toml"
-        if shipped.exists():
-            return shipped
-    if not path.is_file():
-        available = ", ".join(sorted(p.stem for p in SWEEP_DIR.glob("*.toml")))
-        raise SweepError(f"sweep: {name_or_path} not found (shipped sweeps: {available})")
-    return path
+    return resolve_shipped(name_or_path, SWEEP_DIR, "sweep", SweepError)
 
 
 def load_sweep(name_or_path: str | Path) -> Sweep:

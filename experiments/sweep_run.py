@@ -85,11 +85,11 @@ def plan_runs(sweep: Sweep, design: Design) -> list[RunSpec]:
     """Every run, in replicate-major order so that a worker's consecutive runs share their citizens."""
     replications = sweep.file.replications
     outcomes = tuple(METRIC_KEYS.index(key) for key in sweep.outcomes)
+    arms = [arms_for(sweep, values, f"{sweep.name}_p{point}") for point, values in enumerate(design.values)]
     specs = []
     for replicate in range(replications):
-        for point, values in enumerate(design.values):
+        for point, (scenario, baseline) in enumerate(arms):
             run = point * replications + replicate
-            scenario, baseline = arms_for(sweep, values, f"{sweep.name}_p{point}")
             specs.append(RunSpec(run, point, replicate, scenario, baseline, run_seed(sweep, run, replicate),
                                  sweep.file.n, sweep.file.months, outcomes, sweep.file.coefficient_draws))  # fmt: skip
     return specs
