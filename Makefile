@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= results
 
-.PHONY: run report test install install-dev lint clean
+.PHONY: run report app test install install-dev lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ run: install
 
 report: install
 	$(BIN)/scsim report --out $(OUT)/population
+
+app: install
+	$(BIN)/scsim app
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from calibration.citizens import build_population, engine_approval_model
-from sim.model import SCSModel
+from sim.model import SCSEngine
 from sim.params import SimulationParams
 
 
@@ -27,7 +27,7 @@ def main() -> None:
     started = time.perf_counter()
     population = build_population(args.n, 1)
     built = time.perf_counter()
-    model = SCSModel(population, engine_approval_model(), SimulationParams(), seed=2)
+    model = SCSEngine(population, engine_approval_model(), SimulationParams(), seed=2)
     initialised = time.perf_counter()
     step_times = []
     for _ in range(args.months):

@@ -33,7 +33,7 @@ from calibration.citizens import engine_approval_model
 from experiments.scenario import load_scenario
 from experiments.simulation import replicate_metrics, replicate_population, replicate_seeds
 from sim.metrics import metric_values
-from sim.model import SCSModel
+from sim.model import SCSEngine
 from sim.state import CitizenState
 
 SEED = 0
@@ -91,7 +91,7 @@ def split(runs: int, n: int, months: int) -> None:
     try:
         for _ in range(runs):
             started = time.perf_counter()
-            model = SCSModel(population, engine_approval_model(), scenario.params(), scenario.schedule(), seed=1)
+            model = SCSEngine(population, engine_approval_model(), scenario.params(), scenario.schedule(), seed=1)
             built = time.perf_counter()
             spent[0] = 0.0
             for _ in range(months):

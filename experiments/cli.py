@@ -73,6 +73,22 @@ def seed_int(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port: must be an integer between 1 and 65535, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"--port: must be an integer between 1 and 65535, got {value}")
+    return value
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from experiments.serve import serve
+
+    return serve(args.host, args.port)
+
+
 def check_writable_file(path: Path, field: str) -> None:
     """Fail early if ``path`` cannot be created (before any expensive work)."""
     directory = path.parent if str(path.parent) else Path(".")
@@ -439,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--iterations", type=positive_int("--iterations"), default=15, help="refit: LM iterations")
     calibrate.add_argument("--params-dir", default=str(Path(__file__).resolve().parents[1] / "calibration" / "params"))
     calibrate.set_defaults(func=cmd_calibrate)
+
+    app = sub.add_parser("app", help="serve the interactive app (SolaraViz) in the browser")
+    app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    app.add_argument("--port", type=port_number, default=8765, help="port (1-65535, default 8765)")
+    app.set_defaults(func=cmd_app)
     return parser
 
 

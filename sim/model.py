@@ -17,7 +17,7 @@ import numpy as np
 from sim.approval import ApprovalModel
 from sim.baseline import calibrate_baseline
 from sim.errors import ParameterError
-from sim.metrics import collect_metrics, metric_values
+from sim.metrics import MetricCollector, collect_metrics
 from sim.ordered_logit import categorize
 from sim.params import PolicyLevers, SimulationParams
 from sim.perceptions import MOVABLE_COVARIATES, step_perceptions
@@ -29,8 +29,17 @@ from sim.state import Population, initial_state
 Schedule = Sequence[tuple[int, Mapping[str, Any]]]
 
 
-class SCSModel(mesa.Model):
+class SCSEngine(mesa.Model):
     """Public approval of social credit systems, month by month.
+
+    The engine the experiments layer drives: it takes its citizens and approval
+    rule as inputs. ``experiments.model.SCSModel`` is the same model built from
+    flat keyword arguments and the shipped calibration, the way Mesa users build
+    models (``mesa.batch_run``, the app).
+
+    Mesa's step counter is the month: ``steps`` is 0 at t = 0 (spring 2018) and
+    each ``step()`` produces the next month. ``running`` turns false once
+    ``steps`` reaches ``horizon``.
 
     Args:
         population: The citizens' t = 0 state.
@@ -40,7 +49,9 @@ class SCSModel(mesa.Model):
         schedule: Lever changes as (month, {lever: value}); a change at month m
             applies from the step that produces month m.
         seed: Root seed (int or ``SeedSequence``); initialisation, monthly draws
-            and Mesa's own generators use separate children.
+            and Mesa's own generators use separate children. ``None`` draws fresh
+            entropy from the operating system (kept in ``seed_sequence``).
+        horizon: The last month; ``None`` runs for as long as it is stepped.
 
     Raises:
         ParameterError: A t = 0 value outside its status-quo range, or a bad change.
@@ -53,16 +64,19 @@ class SCSModel(mesa.Model):
         approval_model: ApprovalModel,
         params: SimulationParams | None = None,
         schedule: Schedule = (),
-        seed: int | np.random.SeedSequence = 0,
+        seed: int | np.random.SeedSequence | None = None,
+        horizon: int | None = None,
     ) -> None:
         root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         init_ss, step_ss, mesa_ss = root.spawn(3)
         # Mesa seeds its own generators from an integer; giving it a child of
         # its own keeps it from drawing from (and shifting) the monthly stream.
         super().__init__(seed=int.from_bytes(mesa_ss.generate_state(4).tobytes(), "little"))
+        self.seed_sequence = root
         self.step_rng = np.random.default_rng(step_ss)
         self.params = params or SimulationParams()
         self.params.check_status_quo()
+        self.horizon = self._validated_horizon(horizon)
         self.schedule = self._validated_schedule(schedule)
         self.approval_model = approval_model
         init_rng = np.random.default_rng(init_ss)
@@ -72,12 +86,16 @@ class SCSModel(mesa.Model):
         self._fixed_xb: tuple[ApprovalModel, int, np.ndarray] | None = None
         self.approval = self._approval()
         self.initial_approval = self.approval.copy()
-        # Each month is collected as one vector in the order of METRIC_KEYS:
-        # mesa deep-copies what a reporter returns, and a vector copies in
-        # microseconds where a dict of 234 floats took a tenth of a millisecond.
-        # A method, unlike a lambda, is not also called once to validate it.
-        self.datacollector = mesa.DataCollector(model_reporters={"metrics": self._metric_vector})
+        self.datacollector = MetricCollector()
         self.datacollector.collect(self)
+        self.running = self.horizon is None or self.horizon > 0
+
+    @staticmethod
+    def _validated_horizon(horizon: int | None) -> int | None:
+        whole = not isinstance(horizon, bool) and isinstance(horizon, int | np.integer)
+        if horizon is not None and (not whole or horizon < 0):
+            raise ParameterError(f"horizon: must be a whole number of months >= 0 or None, got {horizon!r}")
+        return None if horizon is None else int(horizon)
 
     def _validated_schedule(self, schedule: Schedule) -> list[tuple[int, dict[str, Any]]]:
         """Changes sorted by month; each lever value is checked against its range now, not mid-run."""
@@ -91,7 +109,24 @@ class SCSModel(mesa.Model):
 
     @property
     def month(self) -> int:
-        return self.state.month
+        """The month the state is at (Mesa's step counter; 0 is t = 0)."""
+        return self.steps
+
+    def change_levers(self, **changes: Any) -> None:
+        """Set levers from the next month on, as a scheduled change would (the app's live sliders).
+
+        Raises:
+            ParameterError: An unknown lever or a value outside its range.
+        """
+        month = self.steps + 1
+        validated(PolicyLevers, changes, prefix=f"month {month}")
+        # Merging into that month's last entry keeps one entry per month (a
+        # dragged slider sends many values) and applies exactly what appending would.
+        for index in reversed(range(len(self.schedule))):
+            if self.schedule[index][0] == month:
+                self.schedule[index] = (month, {**self.schedule[index][1], **changes})
+                return
+        self.schedule.append((month, dict(changes)))
 
     def _approval(self) -> np.ndarray:
         model = self.approval_model
@@ -110,9 +145,9 @@ class SCSModel(mesa.Model):
                 self.levers = validated(PolicyLevers, {**self.levers.model_dump(), **changes})
 
     def step(self) -> None:
-        """Advance one month."""
+        """Advance one month (Mesa has already counted it in ``steps``)."""
         state = self.state
-        month = state.month + 1
+        month = self.steps
         self._apply_schedule(month)
         rng = self.step_rng
         shock = rng.standard_normal(state.n)
@@ -122,23 +157,20 @@ class SCSModel(mesa.Model):
         state.pilot = move_scores(state.pilot, self.params.scores, shock)
         events = step_policy(state, self.levers, self.params.dynamics, self.baseline, defaulted, rng)
         step_perceptions(state, events, self.levers, self.params.dynamics, self.params.channels, self.baseline, rng)
-        state.month = month
         self.approval = self._approval()
         self.datacollector.collect(self)
+        if self.horizon is not None and month >= self.horizon:
+            self.running = False
 
     def metrics(self) -> dict[str, float]:
         """This month's metrics (``"<group>|<metric>"`` → value)."""
         return collect_metrics(self.state, self.approval)
 
-    def _metric_vector(self) -> np.ndarray:
-        """This month's metrics as a vector in the order of ``sim.metrics.METRIC_KEYS`` (what is collected)."""
-        return metric_values(self.state, self.approval)
-
     def metric_history(self) -> np.ndarray:
         """Every collected month's metrics: months 0..``month`` × ``sim.metrics.METRIC_KEYS``."""
-        return np.vstack(self.datacollector.model_vars["metrics"])
+        return self.datacollector.history()
 
-    def run(self, months: int) -> SCSModel:
+    def run(self, months: int) -> SCSEngine:
         for _ in range(months):
             self.step()
         return self

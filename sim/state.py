@@ -88,7 +88,6 @@ class CitizenState:
     benefits_this_month: np.ndarray = field(default_factory=lambda: np.zeros((len(ADVANTAGE_TYPES), 0), dtype=bool))
     # Values derived from attributes that never change (or change only with the levers), kept between months.
     group_cache: dict[str, Any] = field(default_factory=dict)
-    month: int = 0
 
     @property
     def n(self) -> int:

@@ -7,7 +7,7 @@ import pytest
 
 from calibration.citizens import build_population, engine_approval_model
 from sim.metrics import METRIC_KEYS
-from sim.model import SCSModel
+from sim.model import SCSEngine
 from sim.ordered_logit import categorize
 from sim.params import Channels, PolicyLevers, SimulationParams
 from sim.perceptions import CHANNEL_COVARIATES, step_perceptions
@@ -37,7 +37,7 @@ def approval_model():
 
 def run(population, approval_model, months=24, seed=3, channels=None, levers=None, schedule=()):
     params = SimulationParams(channels=channels or Channels(), levers=levers or PolicyLevers())
-    return SCSModel(population, approval_model, params, schedule, seed=seed).run(months)
+    return SCSEngine(population, approval_model, params, schedule, seed=seed).run(months)
 
 
 def test_stage_invariants(population, approval_model):
@@ -75,7 +75,7 @@ def test_each_channel_switch_holds_its_covariates(population, approval_model, ch
 
 def test_sanctions_never_raise_approval(population, approval_model):
     """Same month, same draws: citizens sanctioned in one copy never approve more than in the other."""
-    model = SCSModel(population, approval_model, SimulationParams(), seed=8)
+    model = SCSEngine(population, approval_model, SimulationParams(), seed=8)
     model.run(3)
     rng = np.random.default_rng(0)
     target = model.state.resident & ~model.state.listed & (rng.random(model.state.n) < 0.3)
@@ -121,7 +121,7 @@ def test_baseline_is_stationary(population, approval_model):
 
 
 def test_t0_matches_population(population, approval_model):
-    model = SCSModel(population, approval_model, SimulationParams(), seed=1)
+    model = SCSEngine(population, approval_model, SimulationParams(), seed=1)
     metrics = model.metrics()
     users = (population.uses_sesame == 1) | (population.uses_tencent == 1)
     assert metrics["all|share_advantages"] == pytest.approx(population.covariates["advantages"][users].mean())

@@ -6,7 +6,7 @@ import pytest
 from calibration.citizens import build_population, engine_approval_model
 from experiments.simulation import Simulation
 from sim.metrics import GROUPS, METRIC_KEYS, metric_values
-from sim.model import SCSModel
+from sim.model import SCSEngine
 from sim.params import SimulationParams
 
 
@@ -26,7 +26,7 @@ def test_small_runs_keep_one_schema_for_every_seed():
 def test_group_appearing_mid_run_is_kept_and_empty_months_are_nan():
     population = build_population(3_000, 2)
     params = SimulationParams.model_validate({"levers": {"blacklist_rate": 0.0, "false_positive_rate": 0.0}})
-    model = SCSModel(population, engine_approval_model(), params, [(2, {"false_positive_rate": 0.05})], seed=4)
+    model = SCSEngine(population, engine_approval_model(), params, [(2, {"false_positive_rate": 0.05})], seed=4)
     model.run(4)
     history = model.metric_history()  # one vector a month, in the order of METRIC_KEYS
     assert history.shape == (5, len(METRIC_KEYS)) and history.dtype == np.float64
@@ -47,7 +47,7 @@ def test_group_keys_cover_every_code():
 
 
 def test_shares_of_categories_sum_to_one_where_defined():
-    model = SCSModel(build_population(2_000, 3), engine_approval_model(), SimulationParams(), seed=1).run(2)
+    model = SCSEngine(build_population(2_000, 3), engine_approval_model(), SimulationParams(), seed=1).run(2)
     metrics = model.metrics()
     for group in GROUPS:
         shares = [metrics[f"{group}|share_{k}"] for k in range(1, 6)]
@@ -59,7 +59,7 @@ def test_shares_of_categories_sum_to_one_where_defined():
 
 def test_collected_vectors_equal_the_metrics_dict():
     """Each month is collected as one vector in the order of METRIC_KEYS; ``metrics()`` gives the same values."""
-    model = SCSModel(build_population(400, 5), engine_approval_model(), SimulationParams(), seed=2).run(3)
+    model = SCSEngine(build_population(400, 5), engine_approval_model(), SimulationParams(), seed=2).run(3)
     history = model.metric_history()
     assert history.shape == (4, len(METRIC_KEYS))
     assert np.isnan(history).any()  # N = 400 leaves some groups empty

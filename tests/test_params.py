@@ -6,7 +6,7 @@ import pytest
 from calibration.citizens import build_population, engine_approval_model
 from experiments.simulation import Simulation
 from sim.errors import ParameterError, StatusQuoError, UserError
-from sim.model import SCSModel
+from sim.model import SCSEngine
 from sim.params import PARAMETER_GROUPS, DynamicsParams, PolicyLevers, SimulationParams
 from sim.schema import parameter_specs, validated
 from sim.scores import ScoreParams
@@ -82,10 +82,10 @@ def test_status_quo_refuses_t0_values_the_survey_rules_out(population, approval_
     data[group][name] = value
     params = SimulationParams.model_validate(data)
     with pytest.raises(ParameterError) as err:
-        SCSModel(population, approval_model, params, seed=1)
+        SCSEngine(population, approval_model, params, seed=1)
     assert f"{group}.{name}: at t = 0" in str(err.value) and "[[changes]]" in str(err.value)
     # The same value is a valid change from a later month.
-    SCSModel(population, approval_model, SimulationParams(), [(1, {name: value})], seed=1).run(1)
+    SCSEngine(population, approval_model, SimulationParams(), [(1, {name: value})], seed=1).run(1)
 
 
 def test_infeasible_combination_names_the_parameters(population, approval_model):
@@ -95,7 +95,7 @@ def test_infeasible_combination_names_the_parameters(population, approval_model)
         dynamics=DynamicsParams(disadvantage_persistence=0.95),
     )
     with pytest.raises(StatusQuoError) as err:
-        SCSModel(population, approval_model, params, seed=1)
+        SCSEngine(population, approval_model, params, seed=1)
     message = str(err.value)
     assert "\n" not in message and "disadvantages" in message
     for name in ("levers.blacklist_rate", "levers.delisting_months", "dynamics.disadvantage_persistence"):
@@ -119,7 +119,7 @@ def test_every_parameter_runs_at_both_ends_of_its_range(population, approval_mod
         data[group][name] = value
         params = SimulationParams.model_validate(data)
         try:
-            model = SCSModel(population, approval_model, params, seed=1)
+            model = SCSEngine(population, approval_model, params, seed=1)
         except ParameterError as err:
             assert f"{group}.{name}: at t = 0" in str(err), str(err)
             refused += 1
@@ -128,7 +128,7 @@ def test_every_parameter_runs_at_both_ends_of_its_range(population, approval_mod
             assert np.isin(model.approval, [1, 2, 3, 4, 5]).all()
             ran += 1
         if group == "levers":
-            model = SCSModel(population, approval_model, SimulationParams(), [(1, {name: value})], seed=1).run(3)
+            model = SCSEngine(population, approval_model, SimulationParams(), [(1, {name: value})], seed=1).run(3)
             assert model.levers.model_dump()[name] == value
     assert ran > 60 and refused > 0
 
@@ -145,7 +145,7 @@ def test_schedule_is_validated_before_the_run(population, approval_model):
         ([(2, {"nonsense": 1})], "changes.0.nonsense: unknown key"),
     ):
         with pytest.raises(ParameterError, match=fragment):
-            SCSModel(population, approval_model, SimulationParams(), schedule, seed=1)
+            SCSEngine(population, approval_model, SimulationParams(), schedule, seed=1)
 
 
 def test_change_after_the_horizon_is_an_error():
@@ -155,7 +155,7 @@ def test_change_after_the_horizon_is_an_error():
 
 def test_coverage_expands_and_contracts_without_reshuffling(population, approval_model):
     schedule = [(1, {"pilot_coverage": 0.8}), (2, {"pilot_coverage": 0.2})]
-    model = SCSModel(population, approval_model, SimulationParams(), schedule, seed=1)
+    model = SCSEngine(population, approval_model, SimulationParams(), schedule, seed=1)
     initial = model.state.resident.copy()
     model.step()
     wide = model.state.resident.copy()
