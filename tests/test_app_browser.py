@@ -133,6 +133,17 @@ def test_moving_the_blacklisting_slider_changes_what_the_plots_show(page, tmp_pa
     page.screenshot(path=tmp_path / "app.png", full_page=True)
     assert (tmp_path / "app.png").stat().st_size > 10_000
 
+    # Mesa's play and pause run the same model on.
+    page.get_by_role("button", name="▶", exact=True).click()
+    page.locator('[data-plot="approval"][data-month="6"]').wait_for()
+    page.get_by_role("button", name="❚❚", exact=True).click()
+    # Reset starts a new model at month 0; the moved slider applies to it from month 1 again.
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.locator('[data-plot="approval"][data-month="0"]').wait_for()
+    _step(page, 1)
+    assert "blacklist_rate = 0.036 from month 1" in page.locator(".caption-approval").inner_text()
+    assert float(approval.get_attribute("data-value")) == changed[1, approve]
+
 
 def test_bad_input_shows_an_inline_message_and_the_page_keeps_working(page):
     citizens = page.get_by_label("Citizens (1,000–1,000,000)")

@@ -156,6 +156,11 @@ def test_app_model_replaces_bad_text_fields_and_says_so():
     assert problems.endswith("; using the baseline scenario with 60 months")
     assert model.scenario.name == "baseline" and model.horizon == 60
     assert AppModel(n="2,000", seed="7").input_problems == []
+    too_small = AppModel(n="5", seed="7")
+    assert too_small.n == 20_000
+    assert too_small.input_problems == [
+        "citizens: must be a whole number between 1,000 and 1,000,000, got '5'; using 20,000"
+    ]
 
 
 def test_app_sliders_come_from_the_schema():
@@ -182,6 +187,13 @@ def test_app_parts_render_for_a_model():
     for figure in reference_figures():
         assert figure.metric in METRIC_KEYS
         assert figure.paper is None or 0 < figure.paper < 1
+
+
+def test_scsim_app_listens_on_this_machine_only_by_default():
+    from experiments.cli import build_parser
+
+    assert build_parser().parse_args(["app"]).host == "127.0.0.1"
+    assert build_parser().parse_args(["app", "--host", "0.0.0.0"]).host == "0.0.0.0"
 
 
 def test_scsim_app_refuses_a_bad_port(capsys):
