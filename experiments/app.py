@@ -75,6 +75,9 @@ class AppModel(SCSModel):
             super().__init__(n=citizens, seed=root, scenario=scenario, months=months)
         except UserError as err:
             problems.append(f"{err}; using the baseline scenario with {DEFAULT_MONTHS} months")
+            # mesa.Model.__init__ may have run already and wrapped ``step`` in
+            # this instance; running it again would wrap the wrapper and count two steps a month.
+            vars(self).pop("step", None)
             super().__init__(n=citizens, seed=root, scenario="baseline", months=DEFAULT_MONTHS)
         self.input_problems = problems
 

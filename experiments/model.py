@@ -21,6 +21,7 @@ value is kept in ``root_seed`` to reproduce the run.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ class SCSModel(SCSEngine):
         self,
         n: int = DEFAULT_N,
         seed: int | None = None,
-        scenario: str | Scenario = "baseline",
+        scenario: str | Path | Scenario = "baseline",
         months: int = DEFAULT_MONTHS,
         **levers: Any,
     ) -> None:
@@ -67,6 +68,8 @@ class SCSModel(SCSEngine):
         if seed is not None:
             _check_whole_number("seed", seed, 0, None)
         check_memory(int(n), "run", field="n")
+        if not isinstance(scenario, str | Path | Scenario):
+            raise ParameterError(f"scenario: must be a scenario name, a TOML path or a Scenario, got {scenario!r}")
         scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         scenario.check_horizon(int(months))
         typed = validated(PolicyLevers, levers, prefix="levers")

@@ -112,7 +112,7 @@ def make_lever_panel(inputs: Sequence[LeverInput]) -> Callable[[Any], Any]:
                 set_message(str(err))
                 return
             set_message("")
-            set_moved({**moved, name: value})
+            set_moved(lambda old: {**old, name: value})
 
         with solara.Column(gap="2px", style=CELL_STYLE):
             solara.HTML(tag="div", unsafe_innerHTML=f"<b>Levers</b>: a change applies from month {model.steps + 1}.")

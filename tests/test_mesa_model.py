@@ -131,6 +131,7 @@ def test_live_lever_changes_equal_keyword_levers():
         ({"blacklist_rate": 2.0}, "levers.blacklist_rate: must be a number between 0 and 1, got 2.0"),
         ({"no_such_lever": 1}, "levers.no_such_lever: unknown key; allowed: threshold_credit"),
         ({"scenario": "nope"}, "scenario: nope not found (shipped scenarios: baseline"),
+        ({"scenario": 5}, "scenario: must be a scenario name, a TOML path or a Scenario, got 5"),
         ({"scenario": "punitive_shift", "months": 6}, "is after the horizon of 6 months"),
     ],
 )
@@ -161,6 +162,26 @@ def test_app_model_replaces_bad_text_fields_and_says_so():
     assert too_small.input_problems == [
         "citizens: must be a whole number between 1,000 and 1,000,000, got '5'; using 20,000"
     ]
+
+
+def test_app_model_falls_back_cleanly_after_a_refusal_inside_the_engine(monkeypatch):
+    import sim.model
+    from sim.errors import StatusQuoError
+
+    real = sim.model.calibrate_baseline
+    calls = []
+
+    def refuse_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # raised after mesa.Model.__init__ has run
+            raise StatusQuoError("parameters at t = 0 cannot reproduce Table A2 (test)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sim.model, "calibrate_baseline", refuse_once)
+    model = AppModel(n="1000", seed="3", months=12)
+    assert "cannot reproduce Table A2 (test); using the baseline scenario" in model.input_problems[0]
+    model.step()
+    assert model.steps == 1  # one step a month, not two
 
 
 def test_app_sliders_come_from_the_schema():
