@@ -183,6 +183,12 @@ def _plot(
     return _svg(figure), frame
 
 
+def _latest(model, frame, series: Mapping[str, str], spec: str = ".1%") -> str:
+    """A caption with each series' value this month."""
+    last = frame.iloc[-1]
+    return f"Month {model.steps}: " + ", ".join(f"{label} {last[column]:{spec}}" for label, column in series.items())
+
+
 @solara.component
 def _SvgPlot(svg: str, caption: str, gid: str, month: int, value: float | None = None):
     # The month and the headline value at full precision, for readers (and tests) that need more than the caption.
@@ -218,9 +224,7 @@ def CategoryPlot(model):
     """The five approval categories, stacked."""
     update_counter.get()
     svg, frame = _plot(model, [("Approval categories", CATEGORY_SERIES)], "categories", stacked=True)
-    last = frame.iloc[-1]
-    caption = f"Month {model.steps}: " + ", ".join(f"{label} {last[c]:.1%}" for label, c in CATEGORY_SERIES.items())
-    _SvgPlot(svg, caption, "categories", model.steps)
+    _SvgPlot(svg, _latest(model, frame, CATEGORY_SERIES), "categories", model.steps)
 
 
 GROUP_SERIES = {
@@ -237,9 +241,7 @@ def GroupPlot(model):
     """Share approving by urban/rural residence and age group."""
     update_counter.get()
     svg, frame = _plot(model, [("Share approving by group", GROUP_SERIES)], "groups")
-    last = frame.iloc[-1]
-    caption = f"Month {model.steps}: " + ", ".join(f"{label} {last[c]:.1%}" for label, c in GROUP_SERIES.items())
-    _SvgPlot(svg, caption, "groups", model.steps)
+    _SvgPlot(svg, _latest(model, frame, GROUP_SERIES), "groups", model.steps)
 
 
 LIST_SERIES = {
@@ -256,11 +258,8 @@ def ListsPlot(model):
     # Lists hold a few percent and benefits most users: one scale would flatten the lists.
     panels = [("Lists (all citizens)", LIST_SERIES), ("Benefits (Sesame/Tencent users)", BENEFIT_SERIES)]
     svg, frame = _plot(model, panels, "lists")
-    last = frame.iloc[-1]
-    caption = f"Month {model.steps}: " + ", ".join(
-        f"{label} {last[c]:.2%}" for label, c in {**LIST_SERIES, **BENEFIT_SERIES}.items()
-    )
-    _SvgPlot(svg, caption, "lists", model.steps, float(last["all|share_blacklisted"]))
+    caption = _latest(model, frame, {**LIST_SERIES, **BENEFIT_SERIES}, ".2%")
+    _SvgPlot(svg, caption, "lists", model.steps, float(frame["all|share_blacklisted"].iloc[-1]))
 
 
 @dataclass(frozen=True)
