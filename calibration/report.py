@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from calibration import design, paper
+from calibration import design, paper, qualitative
 from calibration.fit_population import TOLERANCE_VARIABLES, tolerances, weighted_shares
 from calibration.joint import approval_covariates
 from calibration.population import seed_sequence
@@ -278,6 +278,7 @@ def write_report(out: Path, n: int = 200_000, seed: int = 1) -> dict[str, object
         ~marginals["ok_unweighted"], ["variable", "code"]
     ].to_dict("records")
     facts["models"] = models.to_dict("records")
+    facts["qualitative"] = [criterion.as_dict() for criterion in qualitative.check(sample.columns, sample.weights)]
     marginals.to_csv(out / "marginals.csv", index=False, float_format="%.3f")
     models.to_csv(out / "approval_by_model.csv", index=False, float_format="%.3f")
     (out / "summary.json").write_text(json.dumps(facts, indent=1, default=float) + "\n")
@@ -328,6 +329,7 @@ def render_markdown(marginals: pd.DataFrame, models: pd.DataFrame, facts: dict[s
         f"Under the published Model 1 fallback, income refusers ({facts['income_refusers']:,}) are scored "
         "with the income group the generator drew for them.",
         "",
+        *qualitative.markdown([qualitative.Criterion(**c) for c in facts["qualitative"]]),
     ]
     return "\n".join(lines)
 
