@@ -90,8 +90,24 @@ def interpolate(x: float, xp: list[float], fp: list[float]) -> float:
 class Citizen(mesa.Agent):
     """One citizen: scores, list status, experiences, covariates and approval.
 
-    Attributes are scalars copied from the engine's t = 0 ``CitizenState`` at
-    position ``index``; ``ties`` are the ``Citizen`` objects this citizen names.
+    The t = 0 values are scalars copied from the engine's ``CitizenState`` at
+    position ``index`` (``ReferenceModel._create_citizens``).
+
+    Attributes:
+        index: Position in the engine's arrays and in every monthly draw.
+        ties: The citizens this citizen names (``CitizenState.ties``).
+        uses_sesame, uses_tencent, sesame_or_tencent, commercial, urban: Fixed traits.
+        sesame_level, sesame_deviation, tencent_level, tencent_deviation, pilot_level,
+            pilot_deviation: The three score latents (``sim.scores.ScoreState``).
+        initial_latent, latent, score_change: Best latent at t = 0 and now, and their difference.
+        pilot_order, resident, initially_resident, aware: Pilot coverage and awareness.
+        listed_months_left, wrongly_listed, newly_wrongly_listed, sanctions, redlisted_months_left: Lists.
+        advantage_scale, disadvantage_scale: Calibrated rate scales (``sim.policy.Baseline``).
+        benefits_this_month, advantage, disadvantage: This month's experiences (benefits in
+            the order of ``ADVANTAGE_TYPES``).
+        months_since_advantage, months_since_disadvantage, fairness_loss: Perception memory.
+        covariates, baseline: The approval model's regressors, now and at t = 0.
+        approval_latent, fixed_xb, approval: Persistent logistic draw, the unmoving part of xβ, category 1–5.
     """
 
     _ids = _CountersPerModel()
@@ -111,8 +127,9 @@ class Citizen(mesa.Agent):
         for name, value in attributes.items():
             setattr(self, name, value)
         self.benefits_this_month = [False] * len(ADVANTAGE_TYPES)
-        self.newly_wrongly_listed = False
+        self.advantage = self.disadvantage = self.newly_wrongly_listed = False
         self.latent = self.best_latent()
+        self.score_change = self.latent - self.initial_latent
         self.fixed_xb = self.linear_predictor(self.model.fixed_terms, 0.0)
         self.approval = self.approve()
 
@@ -135,7 +152,8 @@ class Citizen(mesa.Agent):
         p = self.model.params.scores
         defaulted = False
         if p.default_rate > 0:
-            # The engine divides g·m by √(1 − s²) in that order; the intercept is model-level.
+            # (g·m) / √(1 − s²), grouped as the engine groups it: the other grouping can
+            # differ in the last bit and flip a shock lying exactly at the threshold.
             defaulted = shock < self.model.default_intercept - p.default_gradient * self.sesame_level / np.sqrt(
                 1 - p.deviation_share
             )
@@ -245,7 +263,8 @@ class Citizen(mesa.Agent):
         dynamics = self.model.params.dynamics
         peer = sum(tie.newly_wrongly_listed for tie in self.ties)
         loss = (1 - dynamics.fairness_recovery) * self.fairness_loss
-        # The engine adds both drops together before adding them to the loss.
+        # Both drops are summed before they join the loss, as in the engine:
+        # floating-point addition is not associative.
         loss += dynamics.fairness_drop_wrongful * self.newly_wrongly_listed + dynamics.fairness_drop_peer * peer
         self.fairness_loss = loss
         gain = dynamics.fairness_transparency_gain * self.model.levers.algorithm_transparency
