@@ -28,6 +28,7 @@ from sim.metrics import MetricCollector
 from sim.model import Schedule, SCSEngine
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
 from sim.perceptions import MOVABLE_COVARIATES
+from sim.policy import Baseline
 from sim.schema import validated
 from sim.scores import SESAME_EDGES
 from sim.state import COVARIATES, CitizenState, Population
@@ -134,7 +135,7 @@ class ReferenceModel(mesa.Model):
         self.term_columns = {term: TERMS[term].column for term, _ in terms}
         self.cuts = approval_model.cuts.tolist()
 
-    def _create_citizens(self, state: CitizenState, baseline: Any) -> list[Citizen]:
+    def _create_citizens(self, state: CitizenState, baseline: Baseline) -> list[Citizen]:
         """One ``Citizen`` per position of the engine's arrays, then their ties."""
         columns: dict[str, list] = {name: getattr(state, attr).tolist() for name, attr in STATE_ATTRIBUTES.items()}
         for system in SCORE_SYSTEMS:
