@@ -83,6 +83,17 @@ def port_number(text: str) -> int:
     return value
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from experiments.bench import render, run_bench
+
+    check_memory(args.n, "run")
+    figures = run_bench(args.n, args.months)
+    print(json.dumps(figures, indent=1) if args.json else render(figures))
+    return 0
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     from experiments.serve import serve
 
@@ -455,6 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--iterations", type=positive_int("--iterations"), default=15, help="refit: LM iterations")
     calibrate.add_argument("--params-dir", default=str(Path(__file__).resolve().parents[1] / "calibration" / "params"))
     calibrate.set_defaults(func=cmd_calibrate)
+
+    bench = sub.add_parser("bench", help="time the engine beside its per-agent Mesa reference")
+    bench.add_argument("--n", type=positive_int("--n"), default=1_000_000, help="citizens (default 1,000,000)")
+    bench.add_argument("--months", type=positive_int("--months"), default=12, help="months (default 12)")
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.set_defaults(func=cmd_bench)
 
     app = sub.add_parser("app", help="serve the interactive app (SolaraViz) in the browser")
     app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")

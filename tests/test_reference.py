@@ -1,4 +1,4 @@
-"""The engine against its per-agent Mesa reference (``tests/reference``): the same rules, the same trajectories.
+"""The engine against its per-agent Mesa reference (``sim/reference``): the same rules, the same trajectories.
 
 Every stage matches to the last bit: scores, policy (coverage, black- and
 redlists, sanctions, benefits, disadvantages), perceptions (every channel,
@@ -16,12 +16,12 @@ import weakref
 
 import numpy as np
 import pytest
-from reference import ReferenceModel
 
 from calibration.citizens import build_population, engine_approval_model
 from sim.metrics import METRIC_KEYS
 from sim.model import SCSEngine
 from sim.params import Channels, SimulationParams
+from sim.reference import ReferenceModel
 
 PUNITIVE_FROM_MONTH_6 = [(6, {"blacklist_rate": 0.1, "sanction_breadth": 3})]
 # Published algorithms, framing, full coverage and many wrongful listings from

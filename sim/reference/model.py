@@ -22,13 +22,13 @@ import mesa
 import numpy as np
 from scipy.special import ndtri
 
-from reference.agents import Citizen
 from sim.approval import TERMS, ApprovalModel
 from sim.metrics import MetricCollector
 from sim.model import Schedule, SCSEngine
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
 from sim.perceptions import MOVABLE_COVARIATES
 from sim.policy import Baseline
+from sim.reference.agents import Citizen
 from sim.schema import validated
 from sim.scores import SESAME_EDGES
 from sim.state import COVARIATES, CitizenState, Population

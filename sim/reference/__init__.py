@@ -7,7 +7,7 @@ same random numbers. It is written to be read, not to be fast: the engine is
 tested against it (``tests/test_reference.py``).
 """
 
-from reference.agents import Citizen
-from reference.model import ReferenceModel
+from sim.reference.agents import Citizen
+from sim.reference.model import ReferenceModel
 
 __all__ = ["Citizen", "ReferenceModel"]
