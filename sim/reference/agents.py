@@ -40,7 +40,7 @@ from sim.policy import (
 from sim.state import FUNCTION_RANGES, FUNCTIONS
 
 if TYPE_CHECKING:
-    from reference.model import ReferenceModel
+    from sim.reference.model import ReferenceModel
 
 # Dummy terms of the approval model (``sim.approval.TERMS``): term → (column, level).
 # Every other term is its column's value.
