@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.network import homophilous_ties
+from sim.network import TieNetwork, homophilous_network
 from sim.params import ADVANTAGE_TYPES, SimulationParams
 from sim.scores import SESAME_EDGES, TENCENT_EDGES, ScoreState, initial_scores
 
@@ -88,6 +88,8 @@ class CitizenState:
     benefits_this_month: np.ndarray = field(default_factory=lambda: np.zeros((len(ADVANTAGE_TYPES), 0), dtype=bool))
     # Values derived from attributes that never change (or change only with the levers), kept between months.
     group_cache: dict[str, Any] = field(default_factory=dict)
+    # The ties in the group × age order they were drawn in (``sim.network``), for reading them in place order.
+    network: TieNetwork | None = None
 
     @property
     def n(self) -> int:
@@ -137,7 +139,7 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     base = float(resident.mean())
     order = rng.random(n)
     pilot_order = np.where(resident, order * base, base + order * (1 - base))
-    ties = homophilous_ties(
+    network = homophilous_network(
         rng, covariates["region"], covariates["urban"], covariates["age"], params.dynamics.network_degree
     )
     zeros = np.zeros(n, dtype=np.int32)
@@ -153,7 +155,7 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         sesame=sesame,
         tencent=tencent,
         pilot=pilot,
-        ties=ties,
+        ties=network.ties,
         initial_latent=np.zeros(n),
         approval_latent=rng.logistic(size=n),
         months_since_advantage=zeros.copy(),
@@ -166,6 +168,7 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         redlisted_months_left=zeros.copy(),
         fairness_loss=np.zeros(n),
         benefits_this_month=np.zeros((len(ADVANTAGE_TYPES), n), dtype=bool),
+        network=network,
     )
     state.initial_latent = state.best_latent()
     return state
