@@ -28,7 +28,6 @@ from scipy.optimize import brentq
 from sim.errors import StatusQuoError
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
 from sim.policy import (
-    LOW_SCORE_DISADVANTAGE_BOOST,
     REDLIST_MONTHS,
     TOP_SCORE_LATENT,
     Baseline,
@@ -41,6 +40,7 @@ from sim.policy import (
 )
 from sim.scores import SESAME_EDGES, default_propensity, move_scores, score_at_least
 from sim.state import CitizenState
+from sim.window import no_disadvantage_in_window
 
 # Bracket of log rate scales searched: from no experience at all to every
 # eligible citizen having it every month.
@@ -199,54 +199,6 @@ def _class_targets(
     return persistence, other
 
 
-# Up to this recall window, the unlisted's products over the window are tabulated per pattern of low scores.
-PATTERN_MONTHS = 16
-
-
-def _no_disadvantage(
-    state: CitizenState, levers: PolicyLevers, low: np.ndarray, unlisted: np.ndarray, citizens: np.ndarray | slice
-) -> Callable[[float], np.ndarray]:
-    """P(no disadvantage in the window) of these citizens as a function of the rate scale.
-
-    The product unlisted × Π (1 − min(scale × weight, 1)) over the months, in their
-    order. A weight takes one value per (user, low score): the factors are looked up,
-    and for the unlisted (unlisted = 1.0, whose product 1.0 × f₁ × f₂ ... depends only
-    on the pattern of low scores) the whole product is, once per pattern (~4 ms
-    instead of ~45 ms per evaluation at a million citizens; the root search makes ~30).
-    """
-    months = low.shape[0]
-    user = state.sesame_or_tencent[citizens]
-    flags = np.array([False, True])
-    # disadvantage_weight's product, in its order, for each (user, low score).
-    weight = (
-        (1 + LOW_SCORE_DISADVANTAGE_BOOST * flags[None, :]) * levers.disadvantage_intensity * flags[:, None]
-    ).ravel()
-    tabulated = (unlisted == 1.0) if months <= PATTERN_MONTHS else np.zeros(unlisted.size, dtype=bool)
-    sequential = np.flatnonzero(~tabulated)
-    month_codes = (user[sequential] * 2 + low[:, sequential]).astype(np.intp)
-    start = unlisted[sequential]
-    tabulated = np.flatnonzero(tabulated)
-    bits = np.arange(months)
-    patterns = (user[tabulated].astype(np.intp) << months) | (low[:, tabulated].T.astype(np.intp) << bits).sum(axis=1)
-    all_patterns = np.arange(2 ** (months + 1) if tabulated.size else 0)
-    pattern_codes = ((all_patterns >> months) * 2)[None, :] + ((all_patterns[None, :] >> bits[:, None]) & 1)
-
-    def none_given_scale(scale: float) -> np.ndarray:
-        factors = 1 - np.minimum(scale * weight, 1.0)
-        none = np.empty(unlisted.size)
-        product = start
-        for codes in month_codes:
-            product = product * factors[codes]
-        none[sequential] = product
-        by_pattern = np.ones(all_patterns.size)
-        for codes in pattern_codes:
-            by_pattern = by_pattern * factors[codes]
-        none[tabulated] = by_pattern[patterns]
-        return none
-
-    return none_given_scale
-
-
 def _initial_months_since(rng: np.random.Generator, had: np.ndarray, hazard: np.ndarray, recall: int) -> np.ndarray:
     """Months since the last experience, drawn from the stationary law given the hazard."""
     hazard = np.clip(hazard, 1e-9, 1.0)
@@ -331,7 +283,7 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     listed_in_window = state.resident * np.minimum(inflow * (levers.delisting_months + recall - 1), 1.0)
 
     def no_disadvantage(citizens: np.ndarray | slice) -> Callable[[float], np.ndarray]:
-        return _no_disadvantage(state, levers, path_low[:, citizens], 1 - listed_in_window[citizens], citizens)
+        return no_disadvantage_in_window(state, levers, path_low[:, citizens], 1 - listed_in_window[citizens], citizens)
 
     advantage_scale = np.zeros(state.n)
     disadvantage_scale = np.zeros(state.n)
