@@ -32,15 +32,15 @@ from sim.policy import (
     TOP_SCORE_LATENT,
     Baseline,
     advantage_hazard,
-    benefit_eligibility,
     benefit_probabilities,
     disadvantage_hazard,
-    disadvantage_weight,
     equivalent_score,
+    latent_eligibility,
     place_rates,
 )
-from sim.scores import default_propensity, move_scores
+from sim.scores import SESAME_EDGES, default_propensity, move_scores, score_at_least
 from sim.state import CitizenState
+from sim.window import no_disadvantage_in_window
 
 # Bracket of log rate scales searched: from no experience at all to every
 # eligible citizen having it every month.
@@ -119,7 +119,7 @@ def _solve_scale(none_of: NoneOf, mask: np.ndarray, target: float) -> float:
     return float(np.exp(brentq(gap, *LOG_SCALE_RANGE, xtol=1e-10)))
 
 
-def _benefit_combinations(state: CitizenState, levers: PolicyLevers, path_scores: list[np.ndarray]) -> np.ndarray:
+def _benefit_combinations(state: CitizenState, levers: PolicyLevers, path_latents: list[np.ndarray]) -> np.ndarray:
     """Each citizen's benefit combination in each month of the paths (months × citizens).
 
     A citizen's benefit weights (``benefit_probabilities``) depend only on the
@@ -131,9 +131,9 @@ def _benefit_combinations(state: CitizenState, levers: PolicyLevers, path_scores
     """
     types = len(ADVANTAGE_TYPES)
     code = np.min_scalar_type(2 ** (types + 1) - 1)  # one byte for 7 types: 12 bytes a citizen
-    combinations = np.zeros((len(path_scores), state.n), dtype=code)
-    for month, score in enumerate(path_scores):
-        for bit, eligible in enumerate(benefit_eligibility(state, levers, score)):
+    combinations = np.zeros((len(path_latents), state.n), dtype=code)
+    for month, latent in enumerate(path_latents):
+        for bit, eligible in enumerate(latent_eligibility(state, levers, latent)):
             combinations[month] |= eligible.astype(code) << bit
     combinations |= (state.covariates["urban"] == 1).astype(code) << types
     return combinations
@@ -257,10 +257,15 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     # Scores keep moving, so eligibility does too: the stationary share in the
     # recall window is computed along simulated future score paths (one window
     # of the stationary score process per citizen), not from today's scores.
-    path_scores = [equivalent_score(state, latent) for latent in score_paths(state, params, rng, recall)]
-    path_combinations = _benefit_combinations(state, levers, path_scores)
+    path_latents = score_paths(state, params, rng, recall)
+    path_combinations = _benefit_combinations(state, levers, path_latents)
     combination_weights = _combination_weights(levers)
-    path_disadvantage = np.array([disadvantage_weight(state, levers, score=score) for score in path_scores])
+    # Low scores along the paths, as booleans: a disadvantage weight takes one value per
+    # (user, low score), so the (months × n) weights (96 bytes a citizen) are never held.
+    band_shares = state.sesame.band_shares
+    threshold = levers.disadvantage_threshold
+    path_low = np.array([score_at_least(x, threshold, band_shares, SESAME_EDGES, below=True) for x in path_latents])
+    del path_latents
 
     def no_advantage(citizens: np.ndarray | slice) -> Callable[[float], np.ndarray]:
         combinations = path_combinations[:, citizens].astype(np.intp)  # as indices, gathered fastest
@@ -278,15 +283,7 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     listed_in_window = state.resident * np.minimum(inflow * (levers.delisting_months + recall - 1), 1.0)
 
     def no_disadvantage(citizens: np.ndarray | slice) -> Callable[[float], np.ndarray]:
-        weights, unlisted = path_disadvantage[:, citizens], 1 - listed_in_window[citizens]
-
-        def none_given_scale(scale: float) -> np.ndarray:
-            none = unlisted
-            for factor in 1 - np.minimum(scale * weights, 1.0):
-                none = none * factor
-            return none
-
-        return none_given_scale
+        return no_disadvantage_in_window(state, levers, path_low[:, citizens], 1 - listed_in_window[citizens], citizens)
 
     advantage_scale = np.zeros(state.n)
     disadvantage_scale = np.zeros(state.n)

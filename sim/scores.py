@@ -21,6 +21,7 @@ stationary under the baseline, without burn-in.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,3 +152,74 @@ def move_scores(state: ScoreState, params: ScoreParams, shock: np.ndarray) -> Sc
     rho, s = params.persistence, np.sqrt(params.deviation_share)
     deviation = rho * state.deviation + np.sqrt(1 - rho**2) * s * shock
     return ScoreState(state.level, deviation, state.band_shares, state.edges)
+
+
+# Latents this close to a threshold's are mapped to scores exactly (see ``score_at_least``).
+# The computed score F⁻¹(Φ(x)) is monotone except within a few ulps of Φ's and
+# the band edges' branch points (~1e-15 in latent units): 1e-9 leaves a wide margin.
+THRESHOLD_MARGIN = 1e-9
+
+
+def _ordered(x: float) -> int:
+    """An integer key in the order of the doubles (−0.0 and 0.0 share one)."""
+    bits = int(np.float64(x).view(np.int64))
+    return bits if bits >= 0 else -(bits & 0x7FFFFFFFFFFFFFFF)
+
+
+def _from_ordered(key: int) -> float:
+    return float(np.int64(key if key >= 0 else -key | -0x8000000000000000).view(np.float64))
+
+
+def threshold_latent(threshold: float, band_shares: np.ndarray, edges: np.ndarray) -> float:
+    """The smallest latent x whose score ``to_score(x)`` is at least ``threshold`` (±inf: every or no x).
+
+    Found by bisection over the doubles, on the same ``to_score`` the scores use.
+    """
+    band = tuple(np.asarray(band_shares, dtype=float).tolist())
+    return _threshold_latent(float(threshold), band, tuple(np.asarray(edges, dtype=float).tolist()))
+
+
+# Levers change rarely: each threshold is searched once (~1 ms of bisection), not every month.
+@functools.lru_cache(maxsize=256)
+def _threshold_latent(threshold: float, band_shares: tuple[float, ...], edges: tuple[float, ...]) -> float:
+    shares, points = np.array(band_shares), np.array(edges)
+
+    def reaches(key: int) -> bool:
+        return bool(to_score(np.array([_from_ordered(key)]), shares, points)[0] >= threshold)
+
+    # Φ is 0 below −40 and 1 above 40 in double precision: scores are constant outside.
+    low, high = _ordered(-40.0), _ordered(40.0)
+    if reaches(low):
+        return -np.inf
+    if not reaches(high):
+        return np.inf
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if reaches(middle) else (middle, high)
+    return _from_ordered(high)
+
+
+def score_at_least(
+    latent: np.ndarray, threshold: float, band_shares: np.ndarray, edges: np.ndarray, *, below: bool = False
+) -> np.ndarray:
+    """``to_score(latent, band_shares, edges) >= threshold`` (``<`` with ``below``), to the last bit.
+
+    Compares latents with the threshold's latent instead of mapping every latent
+    to a score: saves Φ and the band interpolation, ~25 ms a month at a million
+    citizens. Latents within ``THRESHOLD_MARGIN`` of it are mapped exactly.
+    """
+    cut = threshold_latent(threshold, band_shares, edges)
+    if not np.isfinite(cut):
+        # ±inf: every score, or none, reaches the threshold; NaN compares false either way.
+        reached = cut < 0
+        return ~np.isnan(latent) if reached != below else np.zeros(latent.shape, dtype=bool)
+    if below:
+        result, outer = np.less(latent, cut - THRESHOLD_MARGIN), np.less_equal(latent, cut + THRESHOLD_MARGIN)
+    else:
+        result, outer = np.greater(latent, cut + THRESHOLD_MARGIN), np.greater_equal(latent, cut - THRESHOLD_MARGIN)
+    # Counting first: nearly every month nobody is that close, and no index is searched.
+    if np.count_nonzero(outer) != np.count_nonzero(result):
+        near = np.flatnonzero(outer & ~result)
+        score = to_score(latent[near], band_shares, edges)
+        result[near] = score < threshold if below else score >= threshold
+    return result

@@ -1,0 +1,33 @@
+"""The network's readers in group × age order give the bits of the direct ones (sim.network)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.network import _row_sums, homophilous_network, homophilous_ties, tie_counts, tie_means
+
+
+@pytest.mark.parametrize("degree", range(1, 60))
+def test_row_sums_follow_numpys_order_of_additions(degree):
+    rng = np.random.default_rng(degree)
+    values = rng.standard_normal((2000, degree)) * rng.choice([1e-8, 1.0, 1e8], size=(2000, degree))
+    out = np.empty(2000)
+    _row_sums(np.ascontiguousarray(values.T), out)
+    assert np.array_equal(out, np.add.reduce(values, axis=1))
+
+
+@pytest.mark.parametrize(("n", "degree"), [(1, 3), (50, 8), (3000, 8), (3000, 1), (40000, 13)])
+def test_tie_means_and_counts_match_gathering_every_tie(n, degree):
+    rng = np.random.default_rng(n)
+    region, urban, age = rng.integers(1, 4, n), rng.integers(0, 2, n), rng.integers(14, 80, n).astype(float)
+    network = homophilous_network(np.random.default_rng(1), region, urban, age, degree)
+    assert np.array_equal(network.ties, homophilous_ties(np.random.default_rng(1), region, urban, age, degree))
+    values = rng.standard_normal(n)
+    assert np.array_equal(tie_means(network, values), values[network.ties].mean(axis=1))
+    flags = rng.random(n) < 0.01
+    flags[0] = True
+    naming, counts = tie_counts(network, np.flatnonzero(flags))
+    expected = flags[network.ties].sum(axis=1)
+    assert np.array_equal(naming, np.flatnonzero(expected))
+    assert np.array_equal(counts, expected[expected > 0])
