@@ -22,7 +22,7 @@ import bisect
 import itertools
 import math
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mesa
 import numpy as np
@@ -38,9 +38,6 @@ from sim.policy import (
     TOP_SCORE_LATENT,
 )
 from sim.state import FUNCTION_RANGES, FUNCTIONS
-
-if TYPE_CHECKING:
-    from sim.reference.model import ReferenceModel
 
 # Dummy terms of the approval model (``sim.approval.TERMS``): term → (column, level).
 # Every other term is its column's value.
@@ -111,9 +108,11 @@ class Citizen(mesa.Agent):
     """
 
     _ids = _CountersPerModel()
-    model: ReferenceModel
+    # The model is a ``sim.reference.model.ReferenceModel``; naming its class here
+    # would make the two modules import each other.
+    model: mesa.Model
 
-    def __init__(self, model: ReferenceModel, index: int, attributes: dict[str, Any]) -> None:
+    def __init__(self, model: mesa.Model, index: int, attributes: dict[str, Any]) -> None:
         """Create the citizen and register it with the model.
 
         Args:
