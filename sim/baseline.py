@@ -20,7 +20,7 @@ the parameters involved; no value is ever substituted silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 from scipy.optimize import brentq
@@ -28,13 +28,11 @@ from scipy.optimize import brentq
 from sim.errors import StatusQuoError
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
 from sim.policy import (
+    LOW_SCORE_DISADVANTAGE_BOOST,
     REDLIST_MONTHS,
     TOP_SCORE_LATENT,
     Baseline,
     advantage_hazard,
-    benefit_probabilities,
-    disadvantage_hazard,
-    equivalent_score,
     latent_eligibility,
     place_rates,
 )
@@ -82,14 +80,20 @@ def listing_inflow(state: CitizenState, params: SimulationParams) -> np.ndarray:
 
 def score_paths(state: CitizenState, params: SimulationParams, rng: np.random.Generator, months: int) -> list:
     """Future best-score latents under the baseline score dynamics (for calibration only)."""
+    return list(_future_latents(state, params, rng, months))
+
+
+def _future_latents(
+    state: CitizenState, params: SimulationParams, rng: np.random.Generator, months: int
+) -> Iterator[np.ndarray]:
+    """``score_paths`` one month at a time (the same draws): saves holding every month's latents, 96 B a citizen."""
     sesame, tencent = state.sesame, state.tencent
-    paths = []
     for _ in range(months):
         shock = rng.standard_normal(state.n)
         # The scores alone: the calibration never reads these months' defaults.
         sesame, tencent = move_scores(sesame, params.scores, shock), move_scores(tencent, params.scores, shock)
-        paths.append(state.best_latent(sesame, tencent))
-    return paths
+        del shock  # saves 8 B a citizen while the latent is formed
+        yield state.best_latent(sesame, tencent)
 
 
 # Given some citizens, P(no experience in the window) of each of them as a function of the rate scale.
@@ -119,8 +123,11 @@ def _solve_scale(none_of: NoneOf, mask: np.ndarray, target: float) -> float:
     return float(np.exp(brentq(gap, *LOG_SCALE_RANGE, xtol=1e-10)))
 
 
-def _benefit_combinations(state: CitizenState, levers: PolicyLevers, path_latents: list[np.ndarray]) -> np.ndarray:
-    """Each citizen's benefit combination in each month of the paths (months × citizens).
+def _benefit_combinations(
+    state: CitizenState, levers: PolicyLevers, path_latents: Iterable[np.ndarray], months: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each citizen's benefit combination in each month of the paths (months × citizens), and whether
+    their score lies below ``disadvantage_threshold`` (months × citizens, bool).
 
     A citizen's benefit weights (``benefit_probabilities``) depend only on the
     types they are eligible for and where they live: a combination codes the
@@ -131,12 +138,25 @@ def _benefit_combinations(state: CitizenState, levers: PolicyLevers, path_latent
     """
     types = len(ADVANTAGE_TYPES)
     code = np.min_scalar_type(2 ** (types + 1) - 1)  # one byte for 7 types: 12 bytes a citizen
-    combinations = np.zeros((len(path_latents), state.n), dtype=code)
+    combinations = np.zeros((months, state.n), dtype=code)
+    # Low scores along the paths, as booleans: a disadvantage weight takes one value per
+    # (user, low score), so the (months × n) weights (96 bytes a citizen) are never held.
+    low = np.empty((months, state.n), dtype=bool)
+    band_shares, threshold = state.sesame.band_shares, levers.disadvantage_threshold
     for month, latent in enumerate(path_latents):
-        for bit, eligible in enumerate(latent_eligibility(state, levers, latent)):
-            combinations[month] |= eligible.astype(code) << bit
-    combinations |= (state.covariates["urban"] == 1).astype(code) << types
-    return combinations
+        low[month] = score_at_least(latent, threshold, band_shares, SESAME_EDGES, below=True)
+        _combination_codes(state, levers, latent, out=combinations[month])
+    return combinations, low
+
+
+def _combination_codes(state: CitizenState, levers: PolicyLevers, latent: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Each citizen's benefit combination (eligible types as bits, urban residence above them) into ``out``."""
+    types = len(ADVANTAGE_TYPES)
+    out.fill(0)
+    for bit, eligible in enumerate(latent_eligibility(state, levers, latent)):
+        out |= eligible.astype(out.dtype) << bit
+    out |= (state.covariates["urban"] == 1).astype(out.dtype) << types
+    return out
 
 
 def _combination_weights(levers: PolicyLevers) -> np.ndarray:
@@ -201,12 +221,26 @@ def _class_targets(
 
 def _initial_months_since(rng: np.random.Generator, had: np.ndarray, hazard: np.ndarray, recall: int) -> np.ndarray:
     """Months since the last experience, drawn from the stationary law given the hazard."""
-    hazard = np.clip(hazard, 1e-9, 1.0)
+    # The same operations as one expression, in place: saves about five float temporaries (40 B a citizen).
+    hazard = np.clip(hazard, 1e-9, 1.0, out=hazard)
     u = rng.random(had.size)
     # Truncated geometric on 0..recall−1 for those who had it within the window.
-    within = np.floor(np.log1p(-u * (1 - (1 - hazard) ** recall)) / np.log1p(-hazard + 1e-15))
-    within = np.clip(within, 0, recall - 1)
-    return np.where(had, within, recall + rng.integers(0, recall, size=had.size)).astype(np.int32)
+    survive = (1 - hazard) ** recall
+    np.subtract(1, survive, out=survive)
+    np.negative(u, out=u)
+    np.multiply(u, survive, out=u)
+    np.log1p(u, out=u)
+    np.negative(hazard, out=survive)
+    np.add(survive, 1e-15, out=survive)
+    np.log1p(survive, out=survive)
+    np.divide(u, survive, out=u)
+    del survive, hazard
+    within = np.floor(u, out=u)
+    np.clip(within, 0, recall - 1, out=within)
+    # int16: months since grow by one a month from below 2 × recall (≤ 120), exact for over 2,500 years (saves 2 B).
+    months = (recall + rng.integers(0, recall, size=had.size)).astype(np.int16)
+    np.copyto(months, within, where=had, casting="unsafe")
+    return months
 
 
 def _unreachable_message(name: str, which: str, problem: _Unreachable) -> str:
@@ -249,7 +283,6 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     """
     levers, dynamics = params.levers, params.dynamics
     recall = dynamics.recall_months
-    users = state.sesame_or_tencent
     _initial_lists(state, params, rng)
     # Citizens on a blacklist at t = 0 have received its sanctions.
     for values in (state.covariates["disadvantages"], state.baseline["disadvantages"]):
@@ -257,23 +290,43 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     # Scores keep moving, so eligibility does too: the stationary share in the
     # recall window is computed along simulated future score paths (one window
     # of the stationary score process per citizen), not from today's scores.
-    path_latents = score_paths(state, params, rng, recall)
-    path_combinations = _benefit_combinations(state, levers, path_latents)
+    # The paths live only inside _class_scales: freed (24 B a citizen) before the timers' temporaries.
+    advantage_scale, disadvantage_scale = _class_scales(state, params, rng)
     combination_weights = _combination_weights(levers)
-    # Low scores along the paths, as booleans: a disadvantage weight takes one value per
-    # (user, low score), so the (months × n) weights (96 bytes a citizen) are never held.
-    band_shares = state.sesame.band_shares
-    threshold = levers.disadvantage_threshold
-    path_low = np.array([score_at_least(x, threshold, band_shares, SESAME_EDGES, below=True) for x in path_latents])
-    del path_latents
+    latent = state.best_latent()
+    hazard = _current_advantage_hazard(state, levers, latent, advantage_scale, combination_weights)
+    state.months_since_advantage = _initial_months_since(rng, state.covariates["advantages"] == 1, hazard, recall)
+    hazard = _current_disadvantage_hazard(state, levers, latent, disadvantage_scale)
+    del latent
+    state.months_since_disadvantage = _initial_months_since(rng, state.covariates["disadvantages"] == 1, hazard, recall)
+    return Baseline(advantage_scale, disadvantage_scale, _awareness_rate(state, params))
+
+
+def _class_scales(
+    state: CitizenState, params: SimulationParams, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each citizen's advantage and disadvantage rate scale (one value per propensity class)."""
+    levers, dynamics = params.levers, params.dynamics
+    recall = dynamics.recall_months
+    users = state.sesame_or_tencent
+    # Month by month, never holding the paths' latents: saves 96 B a citizen.
+    path_combinations, path_low = _benefit_combinations(
+        state, levers, _future_latents(state, params, rng, recall), recall
+    )
+    combination_weights = _combination_weights(levers)
 
     def no_advantage(citizens: np.ndarray | slice) -> Callable[[float], np.ndarray]:
-        combinations = path_combinations[:, citizens].astype(np.intp)  # as indices, gathered fastest
+        # One byte a month, not an intp index (saves 84 B a citizen of the class).
+        combinations = path_combinations[:, citizens]
 
         def none_given_scale(scale: float) -> np.ndarray:
             none_in_month = 1 - advantage_hazard(combination_weights, scale)
-            # Months multiply in their order, as the product over months always ran.
-            return np.prod(none_in_month[combinations], axis=0)
+            # Months multiply in their order, as np.prod over axis 0 did, without the
+            # (months × citizens) array of factors (saves 96 B a citizen).
+            product = none_in_month[combinations[0]]
+            for codes in combinations[1:]:
+                product *= none_in_month[codes]
+            return product
 
         return none_given_scale
 
@@ -301,14 +354,42 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
                 scale_out[group] = _solve_scale(none_of, group, target)
             except _Unreachable as problem:
                 raise StatusQuoError(_unreachable_message(name, which, problem)) from None
-    score = equivalent_score(state)
-    weights = benefit_probabilities(state, levers, score=score)
-    state.months_since_advantage = _initial_months_since(
-        rng, state.covariates["advantages"] == 1, advantage_hazard(weights, advantage_scale), recall
-    )
-    hazard = disadvantage_hazard(state, levers, disadvantage_scale, score=score)
-    state.months_since_disadvantage = _initial_months_since(rng, state.covariates["disadvantages"] == 1, hazard, recall)
-    return Baseline(advantage_scale, disadvantage_scale, _awareness_rate(state, params))
+    return advantage_scale, disadvantage_scale
+
+
+def _current_advantage_hazard(
+    state: CitizenState, levers: PolicyLevers, latent: np.ndarray, scale: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """``advantage_hazard(benefit_probabilities(state, levers), scale)`` to the last bit.
+
+    Looked up per (scale value, benefit combination): saves the (types × citizens) weights
+    and their cache (56 B a citizen each) and the hazard's (types × citizens) temporaries.
+    """
+    codes = _combination_codes(state, levers, latent, np.empty(state.n, dtype=np.uint8))
+    values, classes = np.unique(scale, return_inverse=True)
+    # advantage_hazard of a per-citizen scale multiplies each citizen's own scale and weights: the same bits.
+    table = np.array([advantage_hazard(weights, value) for value in values]).ravel()
+    classes *= weights.shape[1]
+    classes += codes
+    return np.take(table, classes)
+
+
+def _current_disadvantage_hazard(
+    state: CitizenState, levers: PolicyLevers, latent: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """``disadvantage_hazard(state, levers, scale)`` to the last bit, looked up per (scale value, user, low
+    score): saves its score and four float temporaries (~40 B a citizen)."""
+    values, classes = np.unique(scale, return_inverse=True)
+    flags = np.array([False, True])
+    # disadvantage_weight's product, in its order, for each (user, low score).
+    weight = (1 + LOW_SCORE_DISADVANTAGE_BOOST * flags[None, :]) * levers.disadvantage_intensity * flags[:, None]
+    table = np.minimum(values[:, None, None] * weight[None], 1.0).ravel()
+    classes *= 4
+    classes += state.sesame_or_tencent * 2
+    classes += score_at_least(latent, levers.disadvantage_threshold, state.sesame.band_shares, SESAME_EDGES, below=True)
+    hazard = np.take(table, classes)
+    hazard[state.listed] = 1.0
+    return hazard
 
 
 def _awareness_rate(state: CitizenState, params: SimulationParams) -> float:
@@ -353,7 +434,8 @@ def _initial_lists(state: CitizenState, params: SimulationParams, rng: np.random
     total = inflow_conduct + inflow_wrongful
     load = total * duration
     listed = state.resident & (rng.random(state.n) < load / (1 + load))
-    state.listed_months_left = np.where(listed, rng.integers(1, duration + 1, size=state.n), 0).astype(np.int32)
+    # int8: delisting_months ≤ 120 (saves 3 B a citizen against int32).
+    state.listed_months_left = np.where(listed, rng.integers(1, duration + 1, size=state.n), 0).astype(np.int8)
     wrongful_share = np.divide(inflow_wrongful, total, out=np.zeros(state.n), where=total > 0)
     state.wrongly_listed = listed & (rng.random(state.n) < wrongful_share)
     state.sanctions = np.where(listed, levers.sanction_breadth, 0).astype(np.int8)
@@ -361,6 +443,7 @@ def _initial_lists(state: CitizenState, params: SimulationParams, rng: np.random
     # A probability: at a monthly rate above 1/12 every eligible resident is on the redlist.
     red_share = min(levers.redlist_rate * REDLIST_MONTHS, 1.0)
     redlisted = state.resident & top & ~listed & (rng.random(state.n) < red_share)
+    # int8: at most REDLIST_MONTHS (saves 3 B a citizen against int32).
     state.redlisted_months_left = np.where(redlisted, rng.integers(1, REDLIST_MONTHS + 1, size=state.n), 0).astype(
-        np.int32
+        np.int8
     )

@@ -29,16 +29,27 @@ class TieNetwork:
         ties: (n, degree) int32, the citizens each citizen names.
         order: int32, the citizens in group × age order (place → citizen).
         rank: int32, each citizen's place in that order (citizen → place).
-        places: (degree, n) int32, the places of the ties of the citizen at
-            each place, one row per tie in the order of ``ties``' columns.
+        offsets: (degree, n), the places of the ties of the citizen at each place
+            relative to that place (tie place − own place), one row per tie in the
+            order of ``ties``' columns; int8 while ``reach`` allows (1 B a tie, not 4).
         reach: The largest distance between a citizen's place and a tie's.
     """
 
     ties: np.ndarray
     order: np.ndarray
     rank: np.ndarray
-    places: np.ndarray
+    offsets: np.ndarray
     reach: int
+
+    @property
+    def places(self) -> np.ndarray:
+        """(degree, n) int32, the places of the ties (``offsets`` made absolute; built on each call)."""
+        return (self.offsets + np.arange(self.order.size, dtype=np.int32)).astype(np.int32)
+
+
+# Citizens per block of the network's draws: the int64 draws of a block, not of everyone
+# (saves two (n, degree) int64 arrays and their int32 copies, ~190 B a citizen at degree 8).
+DRAW_BLOCK = 1 << 16
 
 
 def homophilous_network(
@@ -48,28 +59,46 @@ def homophilous_network(
     n = len(age)
     degree = int(degree)
     group = np.asarray(region, dtype=np.int64) * 2 + np.asarray(urban, dtype=np.int64)
-    order = _group_age_order(rng.random(n), np.asarray(age), group)
+    order = _group_age_order(rng.random(n), np.asarray(age), group).astype(np.int32)
     sorted_group = group[order]
+    del group
     starts = np.searchsorted(sorted_group, sorted_group, side="left")
     ends = np.searchsorted(sorted_group, sorted_group, side="right")
+    del sorted_group
     # Places and sizes fit in int32 (n < 2^31): half the memory traffic of int64 arrays.
     sizes = (ends - starts).astype(np.int32)[:, None]
+    del ends
     position = (np.arange(n) - starts).astype(np.int32)
+    del starts
     window = 2 * degree
-    target = rng.integers(1, window + 1, size=(n, degree)).astype(np.int32)
-    target *= rng.choice([-1, 1], size=(n, degree)).astype(np.int32)
+    # Drawn in blocks of rows into one int32 array: the same numbers in the same order
+    # (all distances, then all signs), as the generator's stream does not depend on the blocks.
+    target = np.empty((n, degree), dtype=np.int32)
+    for start in range(0, n, DRAW_BLOCK):
+        target[start : start + DRAW_BLOCK] = rng.integers(1, window + 1, size=(min(DRAW_BLOCK, n - start), degree))
+    for start in range(0, n, DRAW_BLOCK):
+        target[start : start + DRAW_BLOCK] *= rng.choice([-1, 1], size=(min(DRAW_BLOCK, n - start), degree))
     target += position[:, None]
     # Reflect at the group's edges so every tie stays inside the group (in place: no (n, degree) temporaries).
     np.abs(target, out=target)
     np.subtract(2 * (sizes - 1), target, out=target, where=target >= sizes)
     np.clip(target, 0, sizes - 1, out=target)
-    reach = int(np.abs(target - position[:, None]).max()) if n else 0
-    places = target + starts.astype(np.int32)[:, None]
+    del sizes
+    # Place within the group − own place within the group = tie place − own place.
+    target -= position[:, None]
+    del position
+    reach = int(np.abs(target).max()) if n else 0
+    offsets = np.empty((degree, n), dtype=np.min_scalar_type(-max(reach, 1) - 1))
+    for row, column in zip(offsets, target.T, strict=True):
+        row[...] = column
+    del target
     ties = np.empty((n, degree), dtype=np.int32)
-    ties[order] = order.astype(np.int32)[places]
+    own = np.arange(n, dtype=np.int32)
+    for column, row in enumerate(offsets):
+        ties[order, column] = order[np.add(own, row, dtype=np.int32)]
     rank = np.empty(n, dtype=np.int32)
-    rank[order] = np.arange(n, dtype=np.int32)
-    return TieNetwork(ties, order.astype(np.int32), rank, np.ascontiguousarray(places.T, dtype=np.int32), reach)
+    rank[order] = own
+    return TieNetwork(ties, order, rank, offsets, reach)
 
 
 def _group_age_order(draws: np.ndarray, age: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -153,11 +182,14 @@ def tie_means(network: TieNetwork, values: np.ndarray, out: np.ndarray | None = 
     placed = np.take(values, network.order)
     sums = np.empty(n)
     gathered = np.empty((degree, min(BLOCK, n)))
+    places = np.empty(min(BLOCK, n), dtype=np.intp)
     for start in range(0, n, BLOCK):
         stop = min(start + BLOCK, n)
         block = gathered[:, : stop - start]
-        for row, places in zip(block, network.places[:, start:stop], strict=True):
-            np.take(placed, places, out=row)
+        own = np.arange(start, stop)
+        for row, offsets in zip(block, network.offsets[:, start:stop], strict=True):
+            # Absolute places a block at a time, from the compact offsets (sim.network.TieNetwork).
+            np.take(placed, np.add(own, offsets, out=places[: stop - start]), out=row)
         _row_sums(block, sums[start:stop])
     # ndarray.mean divides the sum by the count, as here.
     np.divide(sums, degree, out=sums)
@@ -180,7 +212,7 @@ def tie_counts(network: TieNetwork, flagged: np.ndarray) -> tuple[np.ndarray, np
     flagged_places = network.rank[flagged]
     near = (flagged_places[:, None] + np.arange(-network.reach, network.reach + 1)).ravel()
     near = np.unique(near[(near >= 0) & (near < n)])
-    counts = np.isin(network.places[:, near], flagged_places).sum(axis=0)
+    counts = np.isin(network.offsets[:, near] + near, flagged_places).sum(axis=0)
     naming = counts > 0
     citizens = network.order[near[naming]].astype(np.int64)
     sort = np.argsort(citizens)

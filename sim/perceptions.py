@@ -88,7 +88,9 @@ def step_perceptions(
 
     if channels.transparency:
         gain = dynamics.transparency_gain * levers.algorithm_transparency
-        np.clip(np.add(base["transparency"], gain, out=cov["transparency"]), 1, 3, out=cov["transparency"])
+        # In float64 whatever the stored t = 0 dtype (sim.state.compact_copy: exact).
+        np.add(base["transparency"], gain, out=cov["transparency"], dtype=np.float64)
+        np.clip(cov["transparency"], 1, 3, out=cov["transparency"])
 
     if channels.relative_score:
         _perceive_relative_score(state, events, dynamics)
@@ -113,7 +115,7 @@ def step_perceptions(
         target = np.empty(state.n)
         for name in FUNCTIONS:
             low, high = FUNCTION_RANGES[name]
-            np.add(base[name], dynamics.framing_sensitivity * levers.media_framing, out=target)
+            np.add(base[name], dynamics.framing_sensitivity * levers.media_framing, out=target, dtype=np.float64)
             # target − drop × sanctioned: subtracting 0.0 leaves the others' bits as they are.
             np.subtract(target, dynamics.sanction_function_drop, out=target, where=sanctioned)
             np.subtract(target, cov[name], out=target)
@@ -145,7 +147,7 @@ def _perceive_fairness(
         loss[hit] += dynamics.fairness_drop_wrongful * wrongful[hit] + dynamics.fairness_drop_peer * peer
     gain = dynamics.fairness_transparency_gain * levers.algorithm_transparency
     fairness = state.covariates["fairness"]
-    np.add(state.baseline["fairness"], gain, out=fairness)
+    np.add(state.baseline["fairness"], gain, out=fairness, dtype=np.float64)
     np.subtract(fairness, loss, out=fairness)
     np.clip(fairness, 1, 4, out=fairness)
 
@@ -160,7 +162,7 @@ def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics
     relative = np.subtract(change, ties_mean, out=change)
     # In place: saves three 8 MB temporaries a month at a million citizens.
     moved = np.multiply(relative, dynamics.relative_sensitivity, out=relative)
-    np.add(state.baseline["relative_score"], moved, out=moved)
+    np.add(state.baseline["relative_score"], moved, out=moved, dtype=np.float64)
     np.clip(moved, 1, 5, out=moved)
     # Others keep their t = 0 value, which this channel is the only one to write.
     np.copyto(state.covariates["relative_score"], moved, where=state.sesame_or_tencent)

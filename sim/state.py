@@ -124,6 +124,21 @@ class CitizenState:
         return cached[1], cached[2]
 
 
+def compact_copy(values: np.ndarray) -> np.ndarray:
+    """A copy of ``values`` in int8 if that holds every value exactly, else in its own dtype.
+
+    The survey's answers are small whole numbers: the t = 0 values take 1 byte a
+    citizen instead of 8 (saves ~160 B a citizen over the 21 covariates). Readers
+    compute with them in float64, which converts them back exactly.
+    """
+    values = np.asarray(values)
+    if values.size and not (np.isfinite(values).all() and values.min() >= -128 and values.max() <= 127):
+        return values.copy()
+    compact = values.astype(np.int8)
+    # Compared by value (NaN, fractions and out-of-range values differ): the float64 read back is the same.
+    return compact if np.array_equal(compact, values) else values.copy()
+
+
 def initial_state(population: Population, params: SimulationParams, rng: np.random.Generator) -> CitizenState:
     """Build the t = 0 state (scores placed in reported bands, ties, persistent draws).
 
@@ -131,10 +146,11 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     ``sim.baseline.calibrate_baseline``, which makes the baseline stationary.
     """
     n = population.n
-    covariates = {name: np.asarray(values, dtype=np.float64).copy() for name, values in population.covariates.items()}
-    baseline = {name: values.copy() for name, values in covariates.items()}
-    baseline["uses_sesame"] = np.asarray(population.uses_sesame)
-    baseline["uses_tencent"] = np.asarray(population.uses_tencent)
+    # One float64 copy each (np.array copies once): saves a transient copy per covariate.
+    covariates = {name: np.array(values, dtype=np.float64) for name, values in population.covariates.items()}
+    baseline = {name: compact_copy(values) for name, values in covariates.items()}
+    baseline["uses_sesame"] = compact_copy(population.uses_sesame)
+    baseline["uses_tencent"] = compact_copy(population.uses_tencent)
     sesame_or_tencent = (population.uses_sesame == 1) | (population.uses_tencent == 1)
     commercial = sesame_or_tencent | (population.uses_other_commercial == 1)
     sesame_band = np.asarray(population.covariates["sesame_score_band"], dtype=np.int64)
@@ -155,7 +171,6 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     network = homophilous_network(
         rng, covariates["region"], covariates["urban"], covariates["age"], params.dynamics.network_degree
     )
-    zeros = np.zeros(n, dtype=np.int32)
     state = CitizenState(
         covariates=covariates,
         baseline=baseline,
@@ -171,14 +186,16 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         ties=network.ties,
         initial_latent=np.zeros(n),
         approval_latent=rng.logistic(size=n),
-        months_since_advantage=zeros.copy(),
-        months_since_disadvantage=zeros.copy(),
+        # Timers in the dtypes sim.baseline sets (int16 months since, int8 list months): saves 10 B a
+        # citizen against int32, and np.zeros leaves the pages untouched until they are replaced.
+        months_since_advantage=np.zeros(n, dtype=np.int16),
+        months_since_disadvantage=np.zeros(n, dtype=np.int16),
         advantage_propensity=np.zeros(n),
         disadvantage_propensity=np.zeros(n),
-        listed_months_left=zeros.copy(),
+        listed_months_left=np.zeros(n, dtype=np.int8),
         wrongly_listed=np.zeros(n, dtype=bool),
         sanctions=np.zeros(n, dtype=np.int8),
-        redlisted_months_left=zeros.copy(),
+        redlisted_months_left=np.zeros(n, dtype=np.int8),
         fairness_loss=np.zeros(n),
         benefits_this_month=np.zeros((len(ADVANTAGE_TYPES), n), dtype=bool),
         network=network,
