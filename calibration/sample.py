@@ -121,17 +121,31 @@ def advantage_types(latents: Latents, columns: dict[str, np.ndarray], params: Ge
     urban = columns["urban"] == 1
     uniform = latents.uniforms[: len(ADVANTAGE_COLUMNS)]
     out: dict[str, np.ndarray] = {}
-    margins = []
+    # A running maximum instead of the stacked (types × n) margins: saves ~120 B a citizen at the
+    # draw's peak. A later type wins only if strictly larger, as np.argmax keeps the first maximum.
+    best = np.zeros(len(received), dtype=np.int8)
+    best_margin = np.empty(len(received))
+    any_type = np.zeros(len(received), dtype=bool)
     for k, name in enumerate(ADVANTAGE_COLUMNS):
         rural_share, urban_share = shares.get(name, (0.3, 0.3))
         p = np.where(urban, urban_share, rural_share)
-        margins.append(p - uniform[k])
         out[name] = uniform[k] < p
-    forced = received & ~np.any([out[name] for name in ADVANTAGE_COLUMNS], axis=0)
-    best = np.argmax(np.stack(margins), axis=0)
+        any_type |= out[name]
+        margin = np.subtract(p, uniform[k], out=p)
+        if k == 0:
+            best_margin[...] = margin
+        else:
+            larger = margin > best_margin
+            best[larger] = k
+            np.copyto(best_margin, margin, where=larger)
+    del best_margin
+    forced = received & ~any_type
     for k, name in enumerate(ADVANTAGE_COLUMNS):
         flag = (out[name] | (forced & (best == k))) & received
-        out[name] = np.where(asked, flag, NOT_ASKED).astype(np.int16)
+        # int16 straight away, not np.where's int64 (the same values).
+        answer = flag.astype(np.int16)
+        answer[~asked] = NOT_ASKED
+        out[name] = answer
     return out
 
 
@@ -195,6 +209,7 @@ def generate_sample(
     latent_ss, approval_ss = seed_sequence(seed).spawn(2)
     latents = simulate_latents(n, latent_ss, params)
     columns, _ = realise(latents, params)
+    del latents  # not read again: frees ~365 B a citizen before the weights and approval
     weights = survey_weights(columns, params)
     epsilon = draw_latent(np.random.default_rng(approval_ss), n)
     result = rule.apply(approval_covariates(columns), epsilon)

@@ -28,17 +28,21 @@ from scipy.optimize import brentq
 from sim.errors import StatusQuoError
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
 from sim.policy import (
-    LOW_SCORE_DISADVANTAGE_BOOST,
     REDLIST_MONTHS,
     TOP_SCORE_LATENT,
     Baseline,
     advantage_hazard,
-    latent_eligibility,
     place_rates,
 )
 from sim.scores import SESAME_EDGES, default_propensity, move_scores, score_at_least
 from sim.state import CitizenState
-from sim.window import no_disadvantage_in_window
+from sim.window import (
+    combination_codes,
+    current_advantage_hazard,
+    current_disadvantage_hazard,
+    initial_months_since,
+    no_disadvantage_in_window,
+)
 
 # Bracket of log rate scales searched: from no experience at all to every
 # eligible citizen having it every month.
@@ -145,18 +149,10 @@ def _benefit_combinations(
     band_shares, threshold = state.sesame.band_shares, levers.disadvantage_threshold
     for month, latent in enumerate(path_latents):
         low[month] = score_at_least(latent, threshold, band_shares, SESAME_EDGES, below=True)
-        _combination_codes(state, levers, latent, out=combinations[month])
+        combination_codes(state, levers, latent, out=combinations[month])
     return combinations, low
 
 
-def _combination_codes(state: CitizenState, levers: PolicyLevers, latent: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Each citizen's benefit combination (eligible types as bits, urban residence above them) into ``out``."""
-    types = len(ADVANTAGE_TYPES)
-    out.fill(0)
-    for bit, eligible in enumerate(latent_eligibility(state, levers, latent)):
-        out |= eligible.astype(out.dtype) << bit
-    out |= (state.covariates["urban"] == 1).astype(out.dtype) << types
-    return out
 
 
 def _combination_weights(levers: PolicyLevers) -> np.ndarray:
@@ -219,28 +215,6 @@ def _class_targets(
     return persistence, other
 
 
-def _initial_months_since(rng: np.random.Generator, had: np.ndarray, hazard: np.ndarray, recall: int) -> np.ndarray:
-    """Months since the last experience, drawn from the stationary law given the hazard."""
-    # The same operations as one expression, in place: saves about five float temporaries (40 B a citizen).
-    hazard = np.clip(hazard, 1e-9, 1.0, out=hazard)
-    u = rng.random(had.size)
-    # Truncated geometric on 0..recall−1 for those who had it within the window.
-    survive = (1 - hazard) ** recall
-    np.subtract(1, survive, out=survive)
-    np.negative(u, out=u)
-    np.multiply(u, survive, out=u)
-    np.log1p(u, out=u)
-    np.negative(hazard, out=survive)
-    np.add(survive, 1e-15, out=survive)
-    np.log1p(survive, out=survive)
-    np.divide(u, survive, out=u)
-    del survive, hazard
-    within = np.floor(u, out=u)
-    np.clip(within, 0, recall - 1, out=within)
-    # int16: months since grow by one a month from below 2 × recall (≤ 120), exact for over 2,500 years (saves 2 B).
-    months = (recall + rng.integers(0, recall, size=had.size)).astype(np.int16)
-    np.copyto(months, within, where=had, casting="unsafe")
-    return months
 
 
 def _unreachable_message(name: str, which: str, problem: _Unreachable) -> str:
@@ -294,11 +268,11 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     advantage_scale, disadvantage_scale = _class_scales(state, params, rng)
     combination_weights = _combination_weights(levers)
     latent = state.best_latent()
-    hazard = _current_advantage_hazard(state, levers, latent, advantage_scale, combination_weights)
-    state.months_since_advantage = _initial_months_since(rng, state.covariates["advantages"] == 1, hazard, recall)
-    hazard = _current_disadvantage_hazard(state, levers, latent, disadvantage_scale)
+    hazard = current_advantage_hazard(state, levers, latent, advantage_scale, combination_weights)
+    state.months_since_advantage = initial_months_since(rng, state.covariates["advantages"] == 1, hazard, recall)
+    hazard = current_disadvantage_hazard(state, levers, latent, disadvantage_scale)
     del latent
-    state.months_since_disadvantage = _initial_months_since(rng, state.covariates["disadvantages"] == 1, hazard, recall)
+    state.months_since_disadvantage = initial_months_since(rng, state.covariates["disadvantages"] == 1, hazard, recall)
     return Baseline(advantage_scale, disadvantage_scale, _awareness_rate(state, params))
 
 
@@ -357,39 +331,8 @@ def _class_scales(
     return advantage_scale, disadvantage_scale
 
 
-def _current_advantage_hazard(
-    state: CitizenState, levers: PolicyLevers, latent: np.ndarray, scale: np.ndarray, weights: np.ndarray
-) -> np.ndarray:
-    """``advantage_hazard(benefit_probabilities(state, levers), scale)`` to the last bit.
-
-    Looked up per (scale value, benefit combination): saves the (types × citizens) weights
-    and their cache (56 B a citizen each) and the hazard's (types × citizens) temporaries.
-    """
-    codes = _combination_codes(state, levers, latent, np.empty(state.n, dtype=np.uint8))
-    values, classes = np.unique(scale, return_inverse=True)
-    # advantage_hazard of a per-citizen scale multiplies each citizen's own scale and weights: the same bits.
-    table = np.array([advantage_hazard(weights, value) for value in values]).ravel()
-    classes *= weights.shape[1]
-    classes += codes
-    return np.take(table, classes)
 
 
-def _current_disadvantage_hazard(
-    state: CitizenState, levers: PolicyLevers, latent: np.ndarray, scale: np.ndarray
-) -> np.ndarray:
-    """``disadvantage_hazard(state, levers, scale)`` to the last bit, looked up per (scale value, user, low
-    score): saves its score and four float temporaries (~40 B a citizen)."""
-    values, classes = np.unique(scale, return_inverse=True)
-    flags = np.array([False, True])
-    # disadvantage_weight's product, in its order, for each (user, low score).
-    weight = (1 + LOW_SCORE_DISADVANTAGE_BOOST * flags[None, :]) * levers.disadvantage_intensity * flags[:, None]
-    table = np.minimum(values[:, None, None] * weight[None], 1.0).ravel()
-    classes *= 4
-    classes += state.sesame_or_tencent * 2
-    classes += score_at_least(latent, levers.disadvantage_threshold, state.sesame.band_shares, SESAME_EDGES, below=True)
-    hazard = np.take(table, classes)
-    hazard[state.listed] = 1.0
-    return hazard
 
 
 def _awareness_rate(state: CitizenState, params: SimulationParams) -> float:
