@@ -85,7 +85,7 @@ class SCSEngine(mesa.Model):
         self.state = initial_state(population, self.params, init_rng)
         self.baseline = calibrate_baseline(self.state, self.params, init_rng)
         self.levers = self.params.levers
-        self._fixed_xb: tuple[ApprovalModel, int, np.ndarray] | None = None
+        self._fixed_xb: tuple[ApprovalModel, int, np.ndarray, np.ndarray] | None = None
         self.approval = self._approval()
         self.initial_approval = self.approval.copy()
         self.datacollector = MetricCollector()
@@ -138,9 +138,11 @@ class SCSEngine(mesa.Model):
             # The leading terms no channel moves (demographics and more) never
             # change: their partial sum is computed once, not every month.
             count = model.leading_terms_without(MOVABLE_COVARIATES)
-            self._fixed_xb = (model, count, model.linear_predictor(self.state.covariates, slice(0, count)))
-        _, count, offset = self._fixed_xb
-        xb = model.linear_predictor(self.state.covariates, slice(count, None), offset)
+            offset = model.linear_predictor(self.state.covariates, slice(0, count))
+            # xβ is summed into one buffer kept between months: no new 8 MB array a month.
+            self._fixed_xb = (model, count, offset, np.empty_like(offset))
+        _, count, offset, xb = self._fixed_xb
+        model.linear_predictor(self.state.covariates, slice(count, None), offset, out=xb)
         return categorize(xb, self.state.approval_latent, model.cuts)
 
     def _apply_schedule(self, month: int) -> None:
