@@ -2,7 +2,8 @@
 
 The estimates are peak resident memory measured on this code (Linux, 64-bit,
 ``resource.getrusage`` before and after, N = 100,000 and 400,000, which agree
-within 5%), with a margin. They are per process: a forecast with K workers
+within 5%; for a run, the slope of the maximum resident size from 1,000,000 to
+2,000,000 citizens after the memory work of the performance issue), with a margin. They are per process: a forecast with K workers
 holds K replicates at once.
 """
 
@@ -15,7 +16,7 @@ from sim.errors import UserError
 
 # Peak bytes per citizen, measured, rounded up by about 10%.
 BYTES_PER_CITIZEN = {
-    "run": 1_800,  # synthetic sample, citizens, engine state, monthly metrics
+    "run": 600,  # synthetic sample, citizens, engine state, monthly metrics (521 measured, 1M → 2M)
     "population": 1_000,  # synthetic sample and its Parquet frame
     "report": 2_500,  # sample, tables and published-model predictions
     "calibrate_report": 4_000,  # sample, joint state and seven refits
