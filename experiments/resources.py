@@ -3,8 +3,9 @@
 The estimates are peak resident memory measured on this code (Linux, 64-bit,
 ``resource.getrusage`` before and after, N = 100,000 and 400,000, which agree
 within 5%; for a run, the slope of the maximum resident size from 1,000,000 to
-2,000,000 citizens after the memory work of the performance issue), with a margin. They are per process: a forecast with K workers
-holds K replicates at once.
+2,000,000 citizens after the memory work of the performance issue), with a
+margin. They are per process: a forecast with K workers holds K replicates at
+once.
 """
 
 from __future__ import annotations
