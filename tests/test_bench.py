@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from cli_helpers import assert_one_line_error, call
 
@@ -67,3 +68,17 @@ def test_memory_does_not_grow_across_repeated_runs():
     assert len(sizes) == 20 and sizes[0] > 0
     growth_mb = (sizes[-1] - sizes[0]) / 2**20
     assert growth_mb < 50, f"resident size grew by {growth_mb:.1f} MB over 20 runs of 100,000 citizens: {sizes}"
+
+
+def test_compact_timers_hold_every_value_the_schema_allows():
+    # The list timers are int8 to save memory: a longer delisting_months range would wrap them silently.
+    from calibration.citizens import build_population, engine_approval_model
+    from sim.model import SCSEngine
+    from sim.params import PolicyLevers
+    from sim.policy import REDLIST_MONTHS
+    from sim.schema import parameter_specs
+
+    state = SCSEngine(build_population(500, 1), engine_approval_model(), seed=1).state
+    assert parameter_specs(PolicyLevers)["delisting_months"].high <= np.iinfo(state.listed_months_left.dtype).max
+    assert REDLIST_MONTHS <= np.iinfo(state.redlisted_months_left.dtype).max
+    assert 600 <= np.iinfo(state.months_since_advantage.dtype).max  # the longest horizon a scenario allows
