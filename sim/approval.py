@@ -16,7 +16,7 @@ asked" is the sentinel ``NOT_ASKED`` (−9); −1 is "I don't know" and −2
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,54 +29,50 @@ NOT_ASKED = -9
 Covariates = Mapping[str, np.ndarray]
 
 
-def _dummy(column: str, level: int) -> Callable[[Covariates], np.ndarray]:
-    return lambda c: (np.asarray(c[column]) == level).astype(float)
-
-
-def _value(column: str) -> Callable[[Covariates], np.ndarray]:
-    return lambda c: np.asarray(c[column], dtype=float)
-
-
 @dataclass(frozen=True)
 class Term:
-    """One regressor of Table 4: how to compute it and which codes are valid."""
+    """One regressor of Table 4: the column it reads, which codes are valid, and the dummy's level."""
 
     column: str
-    compute: Callable[[Covariates], np.ndarray]
     min_valid: int = 0
-    # The dummy's level (None: the column's value), so xβ can be summed into buffers without ``compute``.
-    level: int | None = None
+    level: int | None = None  # a dummy for this code of the column; None: the column's value
+
+    def compute(self, covariates: Covariates) -> np.ndarray:
+        """The regressor for every citizen, as float64."""
+        if self.level is None:
+            return np.asarray(covariates[self.column], dtype=float)
+        return (np.asarray(covariates[self.column]) == self.level).astype(float)
 
 
 # Term codings follow Section 3.2 and Table A3 of the paper; dummies are
 # against the lowest category (income under 1,000 RMB, no formal education, West).
 TERMS: dict[str, Term] = {
-    "age": Term("age", _value("age"), 14),
-    "income_2": Term("income_group", _dummy("income_group", 2), 1, 2),
-    "income_3": Term("income_group", _dummy("income_group", 3), 1, 3),
-    "male": Term("male", _value("male"), 0),
-    "edu_2": Term("education", _dummy("education", 2), 1, 2),
-    "edu_3": Term("education", _dummy("education", 3), 1, 3),
-    "edu_4": Term("education", _dummy("education", 4), 1, 4),
-    "urban": Term("urban", _value("urban"), 0),
-    "region_central": Term("region", _dummy("region", 2), 1, 2),
-    "region_east": Term("region", _dummy("region", 3), 1, 3),
+    "age": Term("age", 14),
+    "income_2": Term("income_group", 1, 2),
+    "income_3": Term("income_group", 1, 3),
+    "male": Term("male", 0),
+    "edu_2": Term("education", 1, 2),
+    "edu_3": Term("education", 1, 3),
+    "edu_4": Term("education", 1, 4),
+    "urban": Term("urban", 0),
+    "region_central": Term("region", 1, 2),
+    "region_east": Term("region", 1, 3),
     # 0 = "no smartphone" was not part of Model 2's 1-6 scale (Table A3 note c).
-    "smartphone_time": Term("smartphone_time", _value("smartphone_time"), 1),
-    "post_frequency": Term("post_frequency", _value("post_frequency"), 1),
-    "ccp_member": Term("ccp_member", _value("ccp_member"), 0),
-    "gov_confidence": Term("gov_confidence", _value("gov_confidence"), 1),
-    "sesame_score": Term("sesame_score_band", _value("sesame_score_band"), 1),
-    "relative_score": Term("relative_score", _value("relative_score"), 1),
-    "transparency": Term("transparency", _value("transparency"), 1),
-    "received_info": Term("received_info", _value("received_info"), 0),
-    "auto_joined": Term("auto_joined", _value("auto_joined"), 0),
-    "fairness": Term("fairness", _value("fairness"), 1),
-    "advantages": Term("advantages", _value("advantages"), 0),
-    "disadvantages": Term("disadvantages", _value("disadvantages"), 0),
-    "accountability": Term("accountability", _value("accountability"), 1),
-    "abiding_regulations": Term("abiding_regulations", _value("abiding_regulations"), 1),
-    "quality_of_life": Term("quality_of_life", _value("quality_of_life"), 1),
+    "smartphone_time": Term("smartphone_time", 1),
+    "post_frequency": Term("post_frequency", 1),
+    "ccp_member": Term("ccp_member", 0),
+    "gov_confidence": Term("gov_confidence", 1),
+    "sesame_score": Term("sesame_score_band", 1),
+    "relative_score": Term("relative_score", 1),
+    "transparency": Term("transparency", 1),
+    "received_info": Term("received_info", 0),
+    "auto_joined": Term("auto_joined", 0),
+    "fairness": Term("fairness", 1),
+    "advantages": Term("advantages", 0),
+    "disadvantages": Term("disadvantages", 0),
+    "accountability": Term("accountability", 1),
+    "abiding_regulations": Term("abiding_regulations", 1),
+    "quality_of_life": Term("quality_of_life", 1),
 }
 
 CUT_NAMES = ("cut1", "cut2", "cut3", "cut4")

@@ -82,15 +82,13 @@ def listing_inflow(state: CitizenState, params: SimulationParams) -> np.ndarray:
     return conduct + wrongful
 
 
-def score_paths(state: CitizenState, params: SimulationParams, rng: np.random.Generator, months: int) -> list:
-    """Future best-score latents under the baseline score dynamics (for calibration only)."""
-    return list(_future_latents(state, params, rng, months))
-
-
 def _future_latents(
     state: CitizenState, params: SimulationParams, rng: np.random.Generator, months: int
 ) -> Iterator[np.ndarray]:
-    """``score_paths`` one month at a time (the same draws): saves holding every month's latents, 96 B a citizen."""
+    """Future best-score latents under the baseline score dynamics, one month at a time (for calibration only).
+
+    Yielded, not stacked: saves holding every month's latents, 96 B a citizen.
+    """
     sesame, tencent = state.sesame, state.tencent
     for _ in range(months):
         shock = rng.standard_normal(state.n)

@@ -55,7 +55,7 @@ DRAW_BLOCK = 1 << 16
 def homophilous_network(
     rng: np.random.Generator, region: np.ndarray, urban: np.ndarray, age: np.ndarray, degree: int
 ) -> TieNetwork:
-    """``homophilous_ties`` (the same draws and ties), with the order the ties were drawn in."""
+    """Each citizen's ties and the order they were drawn in; a citizen alone in their group is tied to themself."""
     n = len(age)
     degree = int(degree)
     group = np.asarray(region, dtype=np.int64) * 2 + np.asarray(urban, dtype=np.int64)
@@ -113,22 +113,6 @@ def _group_age_order(draws: np.ndarray, age: np.ndarray, group: np.ndarray) -> n
     by_draw = np.argsort(draws, kind="stable")
     key = (group * 256 + age.astype(np.int64))[by_draw].astype(np.int32)
     return by_draw[np.argsort(key, kind="stable")]
-
-
-def homophilous_ties(
-    rng: np.random.Generator, region: np.ndarray, urban: np.ndarray, age: np.ndarray, degree: int
-) -> np.ndarray:
-    """Indices of each citizen's ties, shape (n, degree).
-
-    Args:
-        rng: Generator for the network.
-        region, urban, age: Citizen attributes.
-        degree: Ties per citizen (≥ 1).
-
-    Returns:
-        int32 array; a citizen alone in their group is tied to themself.
-    """
-    return homophilous_network(rng, region, urban, age, degree).ties
 
 
 # Citizens per block of ``tie_means``: the block's tie values (8 ties × 8 bytes × 16k)

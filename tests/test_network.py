@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.network import _row_sums, homophilous_network, homophilous_ties, tie_counts, tie_means
+from sim.network import _row_sums, homophilous_network, tie_counts, tie_means
 
 
 @pytest.mark.parametrize("degree", range(1, 60))
@@ -22,7 +22,6 @@ def test_tie_means_and_counts_match_gathering_every_tie(n, degree):
     rng = np.random.default_rng(n)
     region, urban, age = rng.integers(1, 4, n), rng.integers(0, 2, n), rng.integers(14, 80, n).astype(float)
     network = homophilous_network(np.random.default_rng(1), region, urban, age, degree)
-    assert np.array_equal(network.ties, homophilous_ties(np.random.default_rng(1), region, urban, age, degree))
     values = rng.standard_normal(n)
     assert np.array_equal(tie_means(network, values), values[network.ties].mean(axis=1))
     flags = rng.random(n) < 0.01

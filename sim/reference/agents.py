@@ -39,14 +39,6 @@ from sim.policy import (
 )
 from sim.state import FUNCTION_RANGES, FUNCTIONS
 
-# Dummy terms of the approval model (``sim.approval.TERMS``): term → (column, level).
-# Every other term is its column's value.
-DUMMY_TERMS = {
-    "income_2": ("income_group", 2), "income_3": ("income_group", 3),
-    "edu_2": ("education", 2), "edu_3": ("education", 3), "edu_4": ("education", 4),
-    "region_central": ("region", 2), "region_east": ("region", 3),
-}  # fmt: skip
-
 
 class _CountersPerModel(weakref.WeakKeyDictionary):
     """Mesa's per-model id counters, held weakly.
@@ -314,10 +306,10 @@ class Citizen(mesa.Agent):
 
     def term_value(self, term: str) -> float:
         """``sim.approval.TERMS[term].compute`` for this citizen."""
-        if term in DUMMY_TERMS:
-            column, level = DUMMY_TERMS[term]
+        column, level = self.model.term_specs[term]
+        if level is not None:
             return float(self.covariates[column] == level)
-        return float(self.covariates[self.model.term_columns[term]])
+        return float(self.covariates[column])
 
     def linear_predictor(self, terms: list[tuple[str, float]], offset: float) -> float:
         """``ApprovalModel.linear_predictor``: terms added one at a time, in order, to ``offset``."""

@@ -132,7 +132,8 @@ class ReferenceModel(mesa.Model):
         terms = list(approval_model.coefficients.items())
         count = approval_model.leading_terms_without(MOVABLE_COVARIATES)
         self.fixed_terms, self.movable_terms = terms[:count], terms[count:]
-        self.term_columns = {term: TERMS[term].column for term, _ in terms}
+        # Which column (and, for a dummy, which code) each term reads: data of the model, not a rule.
+        self.term_specs = {term: (TERMS[term].column, TERMS[term].level) for term, _ in terms}
         self.cuts = approval_model.cuts.tolist()
 
     def _create_citizens(self, state: CitizenState, baseline: Baseline) -> list[Citizen]:
