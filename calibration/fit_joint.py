@@ -280,11 +280,11 @@ class JointObjective:
     column), then refits the seven auxiliary models to the joint model's soft labels.
     """
 
-    def __init__(self, generator: GeneratorParams, n: int, seed: int) -> None:
+    def __init__(self, generator: GeneratorParams, n: int, seed: int, target_list: list[Target] | None = None) -> None:
         self.population = Objective(generator, n, seed)
         self.generator = generator
         state = self.population.evaluate(generator)
-        self.binding = BindingFunction(state["columns"], state["weights"])
+        self.binding = BindingFunction(state["columns"], state["weights"], target_list=target_list)
         self.n_generator = len(pack_generator(generator))
 
     def split(self, theta: np.ndarray) -> tuple[GeneratorParams, np.ndarray]:

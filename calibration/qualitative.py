@@ -154,8 +154,10 @@ def check(columns: Mapping[str, np.ndarray], weights: np.ndarray, survey_n: int 
     region_weight = {r: float(w[cov["region"] == r].sum() / w.sum()) for r in regions}
     worst = max(
         itertools.combinations(regions, 2),
-        key=lambda pair: abs(region_share[pair[0]] - region_share[pair[1]])
-        / _margin(np.array([region_share[r] for r in pair]), survey_n * np.array([region_weight[r] for r in pair])),
+        key=lambda pair: (
+            abs(region_share[pair[0]] - region_share[pair[1]])
+            / _margin(np.array([region_share[r] for r in pair]), survey_n * np.array([region_weight[r] for r in pair]))
+        ),
     )
     gap = abs(region_share[worst[0]] - region_share[worst[1]])
     limit = _margin(np.array([region_share[r] for r in worst]), survey_n * np.array([region_weight[r] for r in worst]))

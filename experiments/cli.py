@@ -18,12 +18,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from experiments.cli_calibrate import add_calibrate_parser
+from experiments.cli_types import (
+    check_writable_file,
+    int_at_least,
+    port_number,
+    positive_int,
+    seed_int,
+)
 from experiments.outputs import output_directory
 from experiments.parallel import stop_workers
 from experiments.resources import check_memory
@@ -44,45 +51,6 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def int_at_least(field: str, minimum: int) -> Callable[[str], int]:
-    """argparse type: an integer >= ``minimum``, with a one-line message naming ``field``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{field}: must be an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def positive_int(field: str) -> Callable[[str], int]:
-    return int_at_least(field, 1)
-
-
-def seed_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed: must be an integer in [0, 2**63), got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"--seed: must be an integer in [0, 2**63), got {value}")
-    return value
-
-
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--port: must be an integer between 1 and 65535, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"--port: must be an integer between 1 and 65535, got {value}")
-    return value
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
@@ -98,33 +66,6 @@ def cmd_app(args: argparse.Namespace) -> int:
     from experiments.serve import serve
 
     return serve(args.host, args.port)
-
-
-def check_writable_file(path: Path, field: str) -> None:
-    """Fail early if ``path`` cannot be created (before any expensive work)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if path.exists() and path.is_dir():
-        raise UserError(f"{field}: {path} is a directory; give a file path")
-    if not directory.is_dir():
-        raise UserError(f"{field}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise UserError(f"{field}: directory {directory} is not writable")
-    # os.access says yes to root everywhere, even in /proc: only creating a file tells.
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as err:
-        raise UserError(f"{field}: cannot create files in {directory}: {err.strerror or err}") from None
-
-
-def check_writable_dir(path: Path, field: str) -> None:
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{field}: {path} exists and is not a directory")
-    parent = path if path.exists() else path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{field}: {path} is not writable")
 
 
 def cmd_population(args: argparse.Namespace) -> int:
@@ -177,59 +118,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(
             f"  {row['model']}: n={row['n_subsample']:,}, implied approval max |diff| {row['max_abs_diff_pp']:.2f} pp"
         )
-    return 0
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    # --seed defaults per mode: the report's and the refit's own default seeds.
-    if args.report is not None:
-        from calibration.joint_report import REPORT_SEED
-
-        return calibrate_report(args.report, args.n, REPORT_SEED if args.seed is None else args.seed)
-    from calibration.fit_population import REFIT_SEED
-
-    return calibrate_refit(Path(args.params_dir), REFIT_SEED if args.seed is None else args.seed, args.iterations)
-
-
-def calibrate_report(report_dir: str, n: int, seed: int) -> int:
-    check_memory(n, "calibrate_report")
-    with output_directory(report_dir, field="--report", kind="calibration") as staging:
-        from calibration.joint_report import write_joint_report
-
-        report = write_joint_report(staging, n=n, seed=seed)
-    out = Path(report_dir)
-    summary = report["summary"]["coefficients"]
-    print(f"joint-model calibration report written to {out}/ (calibration.json, table4_refits.csv, *.png)")
-    print(
-        f"  Table 4 coefficients (status ok, Model 5 education excluded), n={summary['n']}: "
-        f"{100 * summary['within_1se']:.1f}% within 1 SE, {100 * summary['within_2se']:.1f}% within 2 SE; "
-        f"significant signs kept {summary['significant_sign_kept']}/{summary['significant']}"
-    )
-    print(f"  approval distribution max |diff| {report['approval_max_abs_diff_pp']:.2f} pp (weighted, vs Table A2)")
-    print(f"  A4 tolerances max |diff| {report['tolerance_max_abs_diff']:.3f}")
-    return 0
-
-
-def calibrate_refit(directory: Path, seed: int, iterations: int) -> int:
-    from calibration.fit_joint import calibrate_all, calibrate_joint
-    from calibration.fit_population import calibrate_population, polish_small_branch
-    from calibration.joint import PARAMS_FILE
-
-    check_writable_dir(directory, "--params-dir")
-    directory.mkdir(parents=True, exist_ok=True)
-    print("stage 1/5: generator against Tables A2, A4 and the text facts (N = 60,000)", flush=True)
-    generator = calibrate_population(n=60_000, seed=seed, max_nfev=iterations)
-    print("stage 2/5: generator polish (N = 150,000)", flush=True)
-    generator = calibrate_population(n=150_000, seed=seed, max_nfev=max(iterations // 2, 1), start=generator)
-    print("stage 3/5: joint model with the generator fixed (Table 4 by indirect inference)", flush=True)
-    joint, _, _ = calibrate_joint(generator=generator, iterations=2 * iterations)
-    print("stage 4/5: generator correlations and joint model together", flush=True)
-    generator, joint = calibrate_all(generator, joint, seed=seed + 2, iterations=2 * iterations)
-    print("stage 5/5: government-pilot score weight loading at N = 1,000,000", flush=True)
-    generator = polish_small_branch(generator, "gov_relative_score", seed=seed + 3)
-    atomic_write(directory / "population_v2.json", generator.save)
-    atomic_write(directory / PARAMS_FILE.name, joint.save)
-    print(f"wrote {directory}/population_v2.json and {directory}/{PARAMS_FILE.name}")
     return 0
 
 
@@ -457,15 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out-dir", default=None, help="write analysis.json and analysis/ here instead of DIR")
     analyze.set_defaults(func=cmd_analyze)
 
-    calibrate = sub.add_parser("calibrate", help="joint-model calibration: report from shipped parameters, or refit")
-    mode = calibrate.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--report", metavar="DIR", help="rebuild the calibration evidence from the shipped parameters")
-    mode.add_argument("--refit", action="store_true", help="re-run the whole calibration (about 17 minutes on 2 cores)")
-    calibrate.add_argument("--n", type=positive_int("--n"), default=50_000, help="report: simulated sample size")
-    calibrate.add_argument("--seed", type=seed_int, default=None, help="report: default 7; refit: default 20180401")
-    calibrate.add_argument("--iterations", type=positive_int("--iterations"), default=15, help="refit: LM iterations")
-    calibrate.add_argument("--params-dir", default=str(Path(__file__).resolve().parents[1] / "calibration" / "params"))
-    calibrate.set_defaults(func=cmd_calibrate)
+    add_calibrate_parser(sub)
 
     bench = sub.add_parser("bench", help="time the engine beside its per-agent Mesa reference")
     bench.add_argument("--n", type=positive_int("--n"), default=1_000_000, help="citizens (default 1,000,000)")

@@ -1,0 +1,188 @@
+"""Which joint coefficients the published tables pin down: the ensemble against the delta method.
+
+For each β_J coefficient: its delta-method SE (``joint_v1.json``, conditional on
+the generator), the spread (SD) of its value across the accepted members of
+the ensemble, and their ratio. A coefficient is **pinned** by the tables when
+the spread is at most one delta-method SE: then re-drawing the targets within
+their published sampling error, re-seeding, re-starting and changing the factor
+structure move it no more than the delta method says the targets' noise does.
+Otherwise the calibration's choices move it, and results that hinge on it
+carry that uncertainty (the ensemble carries it into every run that uses
+``--calibration ensemble``).
+
+Also reported: the correlation across members between each coefficient and
+the member's fit cost (does a better fit systematically move it?), the mean by
+structure, and parsimony (free parameters against targets, cost and acceptance
+by structure).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from calibration.ensemble_files import FIT_FILE, accepted_members, ensemble_dir, member_dir, read_manifest
+from calibration.joint import JOINT_TERMS, JointParams
+from calibration.parameter_files import JOINT_FILE
+
+PLAIN_NAMES = {
+    "age": "age (per year)", "income_2": "middle income", "income_3": "high income", "male": "being male",
+    "edu_2": "low education", "edu_3": "medium education", "edu_4": "high education", "urban": "living in a city",
+    "region_central": "Central region", "region_east": "East region", "smartphone_time": "time on a smartphone",
+    "post_frequency": "posting online", "ccp_member": "CCP membership", "gov_confidence": "confidence in government",
+    "sesame_score": "Sesame score", "relative_score": "score relative to others", "transparency": "transparency",
+    "received_info": "having received information", "auto_joined": "joining automatically",
+    "fairness": "perceived fairness", "advantages": "having advantages", "disadvantages": "having disadvantages",
+    "accountability": "function: accountability", "abiding_regulations": "function: abiding by regulations",
+    "quality_of_life": "function: quality of life",
+}  # fmt: skip
+PINNED_RATIO = 1.0
+
+
+def identification_table(shipped: JointParams | None = None, root: Path | None = None) -> dict[str, object]:
+    """Per-coefficient spread across accepted members against the delta-method SE, and parsimony."""
+    shipped = shipped or JointParams.load()
+    root = ensemble_dir() if root is None else Path(root)
+    manifest = read_manifest(root)
+    accepted = accepted_members(root)
+    fits = {i: json.loads((member_dir(i, root) / FIT_FILE).read_text()) for i in accepted}
+    values = np.array(
+        [[JointParams.load(member_dir(i, root) / JOINT_FILE).coefficients[t] for t in JOINT_TERMS] for i in accepted]
+    )
+    cost = np.array([fits[i]["cost"] for i in accepted])
+    structure = [fits[i]["spec"]["structure"] for i in accepted]
+    se = np.sqrt(np.diag(np.asarray(shipped.covariance)))[: len(JOINT_TERMS)]
+    rows = []
+    for j, term in enumerate(JOINT_TERMS):
+        column = values[:, j] if len(accepted) else np.array([])
+        spread = float(column.std(ddof=1)) if column.size > 1 else float("nan")
+        correlation = float(np.corrcoef(column, cost)[0, 1]) if column.size > 2 and column.std() > 0 else None
+        by_structure = {s: float(column[[k for k, x in enumerate(structure) if x == s]].mean())
+                        for s in sorted(set(structure))}  # fmt: skip
+        rows.append({
+            "term": term, "plain": PLAIN_NAMES[term], "shipped": float(shipped.coefficients[term]),
+            "delta_se": float(se[j]), "member_mean": float(column.mean()) if column.size else None,
+            "member_min": float(column.min()) if column.size else None,
+            "member_max": float(column.max()) if column.size else None,
+            "between_member_sd": spread, "ratio": spread / float(se[j]),
+            "pinned": bool(spread <= PINNED_RATIO * se[j]), "correlation_with_cost": correlation,
+            "mean_by_structure": by_structure,
+        })  # fmt: skip
+    return {
+        "n_members_tried": len(manifest["members"]),
+        "n_accepted": len(accepted),
+        "accepted": accepted,
+        "pinned_rule": f"between-member SD <= {PINNED_RATIO:g} delta-method SE",
+        "coefficients": rows,
+        "parsimony": parsimony(manifest),
+        "member_values": {
+            str(i): dict(zip(JOINT_TERMS, map(float, v), strict=True)) for i, v in zip(accepted, values, strict=True)
+        },
+    }
+
+
+def parsimony(manifest: dict[str, object]) -> list[dict[str, object]]:
+    """Per structure: free parameters, residuals, members tried and accepted, and their costs."""
+    out = []
+    for name in sorted({m["structure"] for m in manifest["members"]}):
+        members = [m for m in manifest["members"] if m["structure"] == name]
+        accepted = [m for m in members if m["accepted"]]
+        point = [m["cost"] for m in members if m["point_targets"]]
+        out.append({
+            "structure": name, "description": manifest.get("structures", {}).get(name, ""),
+            "n_free_parameters": members[0]["n_free_parameters"], "n_residuals": members[0]["n_residuals"],
+            "tried": len(members), "accepted": len(accepted),
+            "median_cost": float(np.median([m["cost"] for m in members])),
+            "point_target_cost": float(point[0]) if point else None,
+        })  # fmt: skip
+    return out
+
+
+def parsimony_sentence(rows: list[dict[str, object]]) -> str:
+    """What the measured costs and acceptance say about the smaller structure (generated from the figures)."""
+    if len(rows) < 2:
+        return "Only one structure was tried, so parsimony cannot be compared."
+    small, large = sorted(rows, key=lambda r: r["n_free_parameters"])[:2]
+    rate = {r["structure"]: r["accepted"] / r["tried"] for r in (small, large)}
+    as_well = rate[small["structure"]] >= rate[large["structure"]] and (
+        small["point_target_cost"] is None
+        or large["point_target_cost"] is None
+        or small["point_target_cost"] <= 1.1 * large["point_target_cost"]
+    )
+    figures = (
+        f"`{small['structure']}` ({small['n_free_parameters']} free parameters, {small['accepted']} of "
+        f"{small['tried']} accepted, point-target cost {_num(small['point_target_cost'])}) against "
+        f"`{large['structure']}` ({large['n_free_parameters']}, {large['accepted']} of {large['tried']}, "
+        f"{_num(large['point_target_cost'])}); {small['n_residuals']} residuals"
+    )
+    if as_well:
+        return (f"The smaller structure fits as well by the acceptance rate and a point-target cost within 10%: "
+                f"{figures}. It is preferred.")  # fmt: skip
+    return f"The smaller structure does not fit as well: {figures}. The larger one is kept."
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def plot_identification(table: dict[str, object]) -> Figure:
+    """Members' coefficients in delta-method SEs from the shipped value; the band is ±1 SE."""
+    rows = table["coefficients"]
+    fig, ax = plt.subplots(figsize=(9, 8))
+    y = np.arange(len(rows))[::-1]
+    ax.axvspan(-1, 1, color="0.9", label="±1 delta-method SE")
+    for index, coefficients in table["member_values"].items():
+        x = [(coefficients[r["term"]] - r["shipped"]) / r["delta_se"] for r in rows]
+        ax.scatter(x, y, s=14, alpha=0.7, label=f"member {index}")
+    ax.set_yticks(y, [f"{r['plain']}{'' if r['pinned'] else ' *'}" for r in rows], fontsize=8)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("member − shipped, in delta-method SEs (* not pinned: spread > 1 SE)")
+    ax.set_title(f"Joint coefficients across {table['n_accepted']} accepted calibrations")
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def markdown(table: dict[str, object]) -> list[str]:
+    """The identification section of the report (lines), generated from the table."""
+    rows = table["coefficients"]
+    loose = [r["plain"] for r in rows if not r["pinned"]]
+    lines = [
+        "## Identification: which joint coefficients the tables pin down",
+        "",
+        f"{table['n_accepted']} accepted of {table['n_members_tried']} members tried. Pinned: "
+        f"{table['pinned_rule']}. {len(rows) - len(loose)} of {len(rows)} coefficients are pinned.",
+        "",
+        "Not pinned: " + (", ".join(loose) if loose else "none") + ".",
+        "",
+        "| coefficient | shipped | delta-method SE | members (min to max) | between-member SD | SD / SE | pinned | "
+        "corr. with cost |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        corr = "n/a" if r["correlation_with_cost"] is None else f"{r['correlation_with_cost']:+.2f}"
+        lines.append(
+            f"| {r['plain']} (`{r['term']}`) | {r['shipped']:+.3f} | {r['delta_se']:.3f} | "
+            f"{r['member_min']:+.3f} to {r['member_max']:+.3f} | {r['between_member_sd']:.3f} | {r['ratio']:.2f} | "
+            f"{'yes' if r['pinned'] else '**no**'} | {corr} |"
+        )
+    lines += ["", "### Parsimony", "", parsimony_sentence(table["parsimony"]), ""]
+    return lines
+
+
+def write_identification(out: Path) -> dict[str, object]:
+    """``identification.json``, ``identification.md`` and ``identification.png`` in ``out``."""
+    table = identification_table()
+    (out / "identification.json").write_text(json.dumps(table, indent=1) + "\n")
+    (out / "identification.md").write_text("\n".join(markdown(table)) + "\n")
+    fig = plot_identification(table)
+    fig.savefig(out / "identification.png", dpi=100)
+    plt.close(fig)
+    return table

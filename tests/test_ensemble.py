@@ -1,0 +1,144 @@
+"""The calibration ensemble: what makes members differ, the acceptance rule, and a resumable, atomic build."""
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from process_helpers import wait_until
+from test_sweep_faults import Processes
+
+from calibration.ensemble import STRUCTURES, member_specs, member_targets, tolerance_standard_errors
+from calibration.ensemble_checks import conflict_with_table4
+from calibration.ensemble_files import accepted_members, parse_calibration, read_manifest
+from calibration.fit_joint import targets
+from calibration.fit_population import TOLERANCE_VARIABLES, Objective
+from calibration.population import GeneratorParams
+from experiments.cli import main
+from sim.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCSIM = [sys.executable, "-m", "experiments.cli"]
+TINY = ["--n", "2000", "--iterations", "1", "--reference-n", "10000", "--check-n", "10000", "--refit-n", "4000"]
+MEMBER_FILES = ("population_v2.json", "joint_v1.json", "fit.json")
+
+
+@pytest.fixture(scope="module")
+def probe_columns():
+    generator = GeneratorParams.load()
+    return Objective(generator, 5_000, 3).evaluate(generator)["columns"]
+
+
+def test_member_specs_depend_only_on_root_seed_and_index():
+    ten, twelve = member_specs(10, 11), member_specs(12, 11)
+    assert ten == twelve[:10]
+    assert member_specs(10, 12)[3] != ten[3]
+    assert [s.point_targets for s in ten[:3]] == [True, True, False]
+    assert {s.structure for s in ten} == set(STRUCTURES)
+    assert ten[0].start_jitter == 0 and all(s.start_jitter > 0 for s in ten[1:])
+    assert len({s.seed for s in ten}) == 10
+
+
+def test_bootstrap_targets_are_draws_around_the_published_values(probe_columns):
+    published = targets()
+    point, tolerance, _ = member_targets(member_specs(1, 0)[0], probe_columns)
+    assert [t.published for t in point] == [t.published for t in published]
+    z = []
+    for spec in member_specs(60, 0)[2:]:
+        drawn, _, _ = member_targets(spec, probe_columns)
+        z.append([(d.published - p.published) / p.se for d, p in zip(drawn, published, strict=True)])
+    z = np.array(z)
+    # Independent standard normals in SE units: mean 0 and SD 1 within sampling error (58 × 103 draws).
+    assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
+    assert np.all(np.abs(np.corrcoef(z[:, :5], rowvar=False) - np.eye(5)) < 0.5)
+
+
+def test_tolerance_standard_errors_are_positive_and_plausible(probe_columns):
+    se = tolerance_standard_errors(probe_columns)
+    assert se.shape == (len(TOLERANCE_VARIABLES),)
+    # Olkin–Finn at roughly a thousand complete cases: between 0.001 and 0.05.
+    assert np.all((se > 0.001) & (se < 0.05)), se
+
+
+def test_education_exemption_only_for_a_conflict_with_table4():
+    reproduced = {(1, "edu_2"): 0.3, (2, "edu_2"): 0.2}
+    shares = [0.50, 0.56, 0.75, 0.85]  # none, low, medium, high: only "low below none" fails
+    reason = conflict_with_table4("education_highest_top_lowest_low", reproduced, shares)
+    assert reason is not None and "edu_2" in reason
+    # Not exempt when the member's refits contradict the published sign, when another part fails,
+    # or for any other criterion.
+    assert conflict_with_table4("education_highest_top_lowest_low", {**reproduced, (2, "edu_2"): -0.1}, shares) is None
+    assert conflict_with_table4("education_highest_top_lowest_low", reproduced, [0.5, 0.56, 0.9, 0.85]) is None
+    assert conflict_with_table4("men_slightly_more", reproduced, shares) is None
+
+
+@pytest.mark.parametrize("text", ["", "members", "member:", "member:-1", "member:x", "Shipped", "member:12345"])
+def test_bad_calibration_choice_names_the_field(text):
+    with pytest.raises(UserError, match=r"^--calibration: must be shipped, ensemble or member:K"):
+        parse_calibration(text)
+
+
+def test_shipped_ensemble_has_at_least_ten_accepted_members():
+    manifest = read_manifest()
+    accepted = accepted_members()
+    assert len(accepted) >= 10, manifest["members"]
+    assert manifest["complete"]
+    for member in manifest["members"]:
+        assert member["accepted"] == (member["reasons"] == [])
+    assert {m["structure"] for m in manifest["members"]} == set(STRUCTURES)
+
+
+def stored(out: Path) -> list[int]:
+    log = out / "log.jsonl"
+    return [json.loads(line)["member"] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_ensemble_killed_and_resumed_equals_an_uninterrupted_build(tmp_path):
+    processes = Processes()
+    try:
+        reference, out = tmp_path / "reference", tmp_path / "out"
+        common = ["calibrate", "--ensemble", "3", *TINY, "--seed", "5"]
+        code = main([*common, "--out", str(reference), "--backend", "serial"])
+        assert code == 0
+        assert stored(reference) == [0, 1, 2]
+
+        killed = processes.start([*SCSIM, *common, "--out", str(out), "--backend", "serial"], tmp_path / "k.log", cwd=ROOT)
+        assert wait_until(lambda: len(stored(out)) >= 1 or killed.poll() is not None, timeout=300, step=0.05)
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=10)
+        before = stored(out)
+        assert 1 <= len(before) < 3, f"the kill did not land mid-build: {before}"
+        kept = {i: [(out / f"member_{i:02d}" / f).stat().st_mtime_ns for f in MEMBER_FILES] for i in before}
+        time.sleep(0.01)
+
+        # Resumed on another backend: what it adds must not depend on where it runs.
+        resumed = processes.start(
+            [*SCSIM, *common, "--out", str(out), "--backend", "processes", "--workers", "2"],
+            tmp_path / "r.log",
+            cwd=ROOT,
+        )
+        assert resumed.wait(timeout=600) == 0, (tmp_path / "r.log").read_text()
+    finally:
+        assert processes.stop() == []
+    assert sorted(stored(out)) == [0, 1, 2], "a finished member was computed again"
+    for i, mtimes in kept.items():
+        assert [(out / f"member_{i:02d}" / f).stat().st_mtime_ns for f in MEMBER_FILES] == mtimes
+    for i in range(3):
+        for name in MEMBER_FILES:
+            assert (out / f"member_{i:02d}" / name).read_bytes() == (reference / f"member_{i:02d}" / name).read_bytes()
+    assert (out / "manifest.json").read_bytes() == (reference / "manifest.json").read_bytes()
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".staging")]
+
+
+def test_ensemble_refuses_other_settings_in_the_same_directory(tmp_path, capsys):
+    out = tmp_path / "ens"
+    assert main(["calibrate", "--ensemble", "1", *TINY, "--seed", "5", "--out", str(out), "--backend", "serial"]) == 0
+    capsys.readouterr()
+    code = main(["calibrate", "--ensemble", "1", *TINY, "--seed", "6", "--out", str(out), "--backend", "serial"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("scsim: error: --out:"), err
+    assert "other settings" in err[0]
