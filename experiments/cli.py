@@ -16,14 +16,19 @@ completely first.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from experiments.cli_commands import (
+    check_writable_dir,
+    cmd_forecast,
+    cmd_population,
+    cmd_run,
+    cmd_sweep,
+)
 from experiments.outputs import output_directory
 from experiments.parallel import stop_workers
 from experiments.resources import check_memory
@@ -98,58 +103,6 @@ def cmd_app(args: argparse.Namespace) -> int:
     from experiments.serve import serve
 
     return serve(args.host, args.port)
-
-
-def check_writable_file(path: Path, field: str) -> None:
-    """Fail early if ``path`` cannot be created (before any expensive work)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if path.exists() and path.is_dir():
-        raise UserError(f"{field}: {path} is a directory; give a file path")
-    if not directory.is_dir():
-        raise UserError(f"{field}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise UserError(f"{field}: directory {directory} is not writable")
-    # os.access says yes to root everywhere, even in /proc: only creating a file tells.
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as err:
-        raise UserError(f"{field}: cannot create files in {directory}: {err.strerror or err}") from None
-
-
-def check_writable_dir(path: Path, field: str) -> None:
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{field}: {path} exists and is not a directory")
-    parent = path if path.exists() else path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{field}: {path} is not writable")
-
-
-def cmd_population(args: argparse.Namespace) -> int:
-    from calibration.rules import approval_rule
-    from calibration.sample import generate_sample
-
-    if not args.out:
-        raise UserError("--out: must not be empty; give a file path ending in .parquet")
-    out = Path(args.out)
-    if out.suffix != ".parquet":
-        raise UserError(f"--out: must end in .parquet, got {out.name!r}")
-    check_writable_file(out, "--out")
-    coefficients = Path(args.coefficients) if args.coefficients else None
-    if coefficients is not None and args.model == "default":
-        raise UserError("--coefficients: applies to a published model; also pass --model model1..model7")
-    check_memory(args.n, "population")
-    rule = approval_rule(args.model, coefficients)
-    sample = generate_sample(args.n, args.seed, rule)
-    frame = sample.to_frame()
-    atomic_write(out, lambda tmp: frame.to_parquet(tmp, index=False))
-    print(
-        f"wrote {len(frame):,} respondents to {out} (approval: {args.model}; "
-        f"{sample.n_outside_primary:,} outside its subsample scored by Model 1)"
-    )
-    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -230,118 +183,6 @@ def calibrate_refit(directory: Path, seed: int, iterations: int) -> int:
     atomic_write(directory / "population_v2.json", generator.save)
     atomic_write(directory / PARAMS_FILE.name, joint.save)
     print(f"wrote {directory}/population_v2.json and {directory}/{PARAMS_FILE.name}")
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from experiments.scenario import load_scenario
-
-    scenario = load_scenario(args.scenario)
-    scenario.check_horizon(args.months)
-    check_memory(args.n, "run")
-    from calibration.citizens import check_parameter_files
-
-    check_parameter_files()
-    with output_directory(args.out, field="--out", kind="run") as staging:
-        # Imported only once --out is known to be usable, so that a bad --out fails in a fraction of a second.
-        from experiments.simulation import Simulation
-
-        simulation = Simulation(scenario, n=args.n, seed=args.seed)
-        results = simulation.run(months=args.months, replications=args.replications, progress=True)
-        results.save(staging)
-    out = Path(args.out)
-    series = results.series("share_approve")
-    start, end = 100 * series.iloc[0].mean(), 100 * series.iloc[-1].mean()
-    print(f"{scenario.name}: share approving {start:.2f}% at month 0, {end:.2f}% at month {args.months}")
-    print(f"wrote {out}/trajectory.parquet, {out}/manifest.json, {out}/trajectory.png")
-    return 0
-
-
-def cmd_forecast(args: argparse.Namespace) -> int:
-    from experiments.backends import make_backend
-    from experiments.scenario import load_scenario
-
-    baseline, shift = load_scenario(args.baseline), load_scenario(args.shift)
-    for scenario in (baseline, shift):
-        scenario.check_horizon(args.months)
-    workers = 1 if args.backend == "serial" else (args.workers or min(2, os.cpu_count() or 1))
-    if args.scheduler is None:
-        check_memory(args.n, "run", processes=workers + (workers > 1))
-    from calibration.citizens import check_parameter_files
-
-    check_parameter_files()
-    with output_directory(args.out, field="--out", kind="forecast") as staging:
-        from experiments.forecast import run_forecast
-        from experiments.forecast_report import write_forecast
-
-        backend = make_backend(args.backend, args.workers, args.scheduler)
-        try:
-            if args.backend == "dask":
-                print(f"dask dashboard: {backend.dashboard}", flush=True)
-            result, frames = run_forecast(
-                baseline,
-                shift,
-                args.n,
-                args.months,
-                args.replications,
-                args.seed,
-                progress=True,
-                backend=backend,
-                decomposition_replications=args.decomposition_replications,
-            )
-        finally:
-            backend.close()
-        write_forecast(result, frames, staging)
-    low, high = result["uncertainty_interval"]
-    settled = "" if result["verdict_settled"] else " (not settled: rerun with more --replications)"
-    print(
-        f"{shift.name} vs {baseline.name}: share approving at month {args.months} {result['shift_share']:.2f}% vs "
-        f"{result['baseline_share']:.2f}%, effect {result['effect_pp']:+.2f} pp "
-        f"(95% uncertainty interval {low:+.2f} to {high:+.2f}, {args.replications} replications): "
-        f"{result['verdict']}{settled}"
-    )
-    for name, value in result["channels"].items():
-        if not value["route"]:
-            print(f"  channel {name}: no route in this configuration")
-        elif "contribution" in value:
-            contribution = value["contribution"]
-            interval = contribution["uncertainty_interval"]
-            print(f"  channel {name}: {contribution['effect_pp']:+.2f} pp ({interval[0]:+.2f} to {interval[1]:+.2f})")
-    print(f"wrote {Path(args.out)}/forecast.json, forecast.md and figures")
-    return 0
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from experiments.backends import make_backend
-    from experiments.sweep import load_sweep
-    from experiments.sweep_design import build_design
-
-    sweep = load_sweep(args.sweep).with_overrides(args.n, args.months, args.replications)
-    design = build_design(sweep)
-    workers = 1 if args.backend == "serial" else (args.workers or min(2, os.cpu_count() or 1))
-    if args.scheduler is None:
-        check_memory(sweep.file.n, "run", processes=workers + (workers > 1))
-    from calibration.citizens import check_parameter_files
-
-    check_parameter_files()
-    from experiments.sweep_run import run_sweep
-    from experiments.sweep_store import SweepStore
-
-    # The backend first: a bad --scheduler must fail before the results directory is created.
-    backend = make_backend(args.backend, args.workers, args.scheduler)
-    try:
-        with SweepStore(args.out, sweep, design) as store:
-            runs = design.points * sweep.file.replications
-            print(f"{sweep.name}: {design.kind} design, {design.points:,} points × {sweep.file.replications} "
-                  f"replications = {runs:,} runs ({len(store.done()):,} already done) into {args.out}",
-                  flush=True)  # fmt: skip
-            if args.backend == "dask":
-                print(f"dask dashboard: {backend.dashboard}", flush=True)
-            timing = run_sweep(sweep, design, store, backend, progress=True)
-            path = store.consolidate(sweep, design)
-    finally:
-        backend.close()
-    print(f"ran {timing['ran_now']:,} runs in {timing['seconds']:.1f} s; wrote {path}")
     return 0
 
 
