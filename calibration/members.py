@@ -151,7 +151,7 @@ def checked_choice(text: str | CalibrationChoice) -> CalibrationChoice:
     if not manifest.is_file():
         raise UserError(
             f"--calibration: {choice} needs the calibration ensemble, but {manifest} does not exist; "
-            "use --calibration shipped, or build the ensemble (scsim calibrate --ensemble)"
+            "use --calibration shipped, or build the ensemble first"
         )
     try:
         check_choice(choice)
@@ -169,5 +169,6 @@ __all__ = [
     "checked_choice",
     "draw_member",
     "load_calibration",
+    "parse_calibration",
     "replicate_member",
 ]

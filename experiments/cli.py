@@ -39,6 +39,10 @@ EXIT_USAGE = 2
 EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
 INTERRUPTED = "interrupted; no output was replaced (a sweep keeps its finished runs and resumes)"
+CALIBRATION_HELP = (
+    "shipped (the single shipped calibration), ensemble (each replicate draws an accepted member of the "
+    "calibration ensemble) or member:K (member K in every replicate)"
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -220,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"model applied on its subsample with Model 1 elsewhere: {', '.join(MODEL_NAMES)}",
     )
     population.add_argument("--coefficients", help="alternative Table 4 CSV (same columns as the shipped one)")
+    population.add_argument(
+        "--calibration", default="shipped", help="shipped (default) or member:K: the generator and joint model used"
+    )
     population.set_defaults(func=cmd_population)
 
     report = sub.add_parser("report", help="calibrated t=0 population report against the paper")
@@ -235,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--months", type=int_at_least("--months", 0), default=60, help="months (default 60)")
     run.add_argument("--replications", type=positive_int("--replications"), default=10, help="default 10")
     run.add_argument("--seed", type=seed_int, default=0)
+    run.add_argument("--calibration", default="shipped", help=f"{CALIBRATION_HELP} (default shipped)")
     run.set_defaults(func=cmd_run)
 
     forecast = sub.add_parser("forecast", help="test the paper's forecast: punitive shift against baseline")
@@ -258,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=positive_int("--workers"), default=None, help="worker processes (default: up to 2)"
     )
     forecast.add_argument("--seed", type=seed_int, default=0)
+    forecast.add_argument(
+        "--calibration",
+        default="ensemble",
+        help=f"{CALIBRATION_HELP} (default ensemble; the variance is then split three ways, with between calibrations)",
+    )
     forecast.set_defaults(func=cmd_forecast)
 
     sweep = sub.add_parser("sweep", help="run a sweep over levers and uncertainties (resumable)")
@@ -270,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--months", type=positive_int("--months"), default=None, help="override the file's months")
     sweep.add_argument(
         "--replications", type=positive_int("--replications"), default=None, help="override the file's replications"
+    )
+    sweep.add_argument(
+        "--calibration",
+        default="shipped",
+        help=f"{CALIBRATION_HELP} (default shipped; a calibration_member uncertainty in the file sets it per point)",
     )
     sweep.set_defaults(func=cmd_sweep)
 

@@ -46,8 +46,23 @@ def check_writable_dir(path: Path, field: str) -> None:
         raise UserError(f"{field}: {path} is not writable")
 
 
+def population_calibration(text: str):
+    """The calibration of ``scsim population``: shipped or one member (a single sample has no replicates)."""
+    from calibration.members import checked_choice, load_calibration, parse_calibration
+
+    if parse_calibration(text).kind == "ensemble":
+        raise UserError(
+            "--calibration: population writes one sample, so it takes shipped or member:K; "
+            "ensemble (a member drawn per replicate) applies to run, forecast and sweep"
+        )
+    choice = checked_choice(text)
+    return load_calibration(choice.member if choice.kind == "member" else None)
+
+
 def cmd_population(args: argparse.Namespace) -> int:
-    from calibration.rules import approval_rule
+    from calibration.ensemble_files import member_dir
+    from calibration.parameter_files import JOINT_FILE
+    from calibration.rules import DEFAULT_RULE, approval_rule, default_rule
     from calibration.sample import generate_sample
 
     if not args.out:
@@ -59,13 +74,20 @@ def cmd_population(args: argparse.Namespace) -> int:
     coefficients = Path(args.coefficients) if args.coefficients else None
     if coefficients is not None and args.model == "default":
         raise UserError("--coefficients: applies to a published model; also pass --model model1..model7")
+    calibration = population_calibration(args.calibration)
     check_memory(args.n, "population")
-    rule = approval_rule(args.model, coefficients)
-    sample = generate_sample(args.n, args.seed, rule)
+    member = calibration.member
+    # A member's sample is drawn with its generator and, for the default rule, scored with its joint model.
+    if member is not None and args.model == DEFAULT_RULE:
+        rule = default_rule(member_dir(member) / JOINT_FILE)
+    else:
+        rule = approval_rule(args.model, coefficients)
+    sample = generate_sample(args.n, args.seed, rule, calibration.generator)
     frame = sample.to_frame()
     atomic_write(out, lambda tmp: frame.to_parquet(tmp, index=False))
+    source = "" if member is None else f"; calibration {calibration.label}"
     print(
-        f"wrote {len(frame):,} respondents to {out} (approval: {args.model}; "
+        f"wrote {len(frame):,} respondents to {out} (approval: {args.model}{source}; "
         f"{sample.n_outside_primary:,} outside its subsample scored by Model 1)"
     )
     return 0
@@ -82,15 +104,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_parameter_files()
     with output_directory(args.out, field="--out", kind="run") as staging:
         # Imported only once --out is known to be usable, so that a bad --out fails in a fraction of a second.
+        from calibration.members import checked_choice
         from experiments.simulation import Simulation
 
-        simulation = Simulation(scenario, n=args.n, seed=args.seed)
+        calibration = checked_choice(args.calibration)  # before any work; nothing on disk is replaced
+
+        simulation = Simulation(scenario, n=args.n, seed=args.seed, calibration=calibration)
         results = simulation.run(months=args.months, replications=args.replications, progress=True)
         results.save(staging)
     out = Path(args.out)
     series = results.series("share_approve")
     start, end = 100 * series.iloc[0].mean(), 100 * series.iloc[-1].mean()
     print(f"{scenario.name}: share approving {start:.2f}% at month 0, {end:.2f}% at month {args.months}")
+    if calibration.kind != "shipped":
+        print(f"calibration {calibration}: members by replicate {', '.join(map(str, results.members))}")
     print(f"wrote {out}/trajectory.parquet, {out}/manifest.json, {out}/trajectory.png")
     return 0
 
@@ -109,8 +136,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
     check_parameter_files()
     with output_directory(args.out, field="--out", kind="forecast") as staging:
+        from calibration.members import checked_choice
         from experiments.forecast import run_forecast
         from experiments.forecast_report import write_forecast
+
+        # Checked once --out is known to be usable (a bad --out is reported first, as before the ensemble).
+        calibration = checked_choice(args.calibration)
 
         backend = make_backend(args.backend, args.workers, args.scheduler)
         try:
@@ -126,6 +157,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                 progress=True,
                 backend=backend,
                 decomposition_replications=args.decomposition_replications,
+                calibration=calibration,
             )
         finally:
             backend.close()
@@ -138,6 +170,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         f"(95% uncertainty interval {low:+.2f} to {high:+.2f}, {args.replications} replications): "
         f"{result['verdict']}{settled}"
     )
+    print(f"  {variance_line(result['uncertainty'])}")
     for name, value in result["channels"].items():
         if not value["route"]:
             print(f"  channel {name}: no route in this configuration")
@@ -149,12 +182,26 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def variance_line(split: dict) -> str:
+    """One line of the forecast's variance split (``experiments.forecast_variance``)."""
+    components = split.get("components")
+    if not components or components["chance"]["variance"] is None:
+        return "variance split: needs at least 2 replications"
+    parts = [
+        f"{name} {100 * value['share']:.0f}%" if value["share"] is not None else f"{name} -"
+        for name, value in components.items()
+    ]
+    return f"variance of the effect ({split['calibration']}): " + ", ".join(parts)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from calibration.members import checked_choice
     from experiments.backends import make_backend
     from experiments.sweep import load_sweep
     from experiments.sweep_design import build_design
 
-    sweep = load_sweep(args.sweep).with_overrides(args.n, args.months, args.replications)
+    calibration = checked_choice(args.calibration)
+    sweep = load_sweep(args.sweep).with_overrides(args.n, args.months, args.replications).with_calibration(calibration)
     design = build_design(sweep)
     workers = 1 if args.backend == "serial" else (args.workers or min(2, os.cpu_count() or 1))
     if args.scheduler is None:
