@@ -36,18 +36,22 @@ def band_shares(variable: str) -> np.ndarray:
     return values / values.sum()
 
 
-def build_population(n: int, seed: int | np.random.SeedSequence) -> Population:
+def build_population(
+    n: int, seed: int | np.random.SeedSequence, generator: GeneratorParams | None = None
+) -> Population:
     """``n`` citizens with their full t = 0 state, drawn ∝ survey weight from a synthetic sample of size n.
 
     Args:
         n: Number of citizens (> 0).
         seed: Root seed or ``SeedSequence`` (copied, not advanced): its first
             child drives the synthetic sample, its second the draw of citizens.
+        generator: The sample generator (e.g. an ensemble member's); default
+            the shipped one, or ``$SCSIM_PARAMS_DIR``'s.
     """
     sample_ss, draw_ss = seed_sequence(seed).spawn(2)
     # The sample's approval column is not used: citizens carry covariates and
     # the engine scores approval itself.
-    sample = generate_sample(n, sample_ss, approval_rule("model1"))
+    sample = generate_sample(n, sample_ss, approval_rule("model1"), generator)
     index = draw_citizens(sample, n, draw_ss)
     columns = sample.columns
     state = joint_state(columns)

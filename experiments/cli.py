@@ -16,7 +16,6 @@ completely first.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -24,8 +23,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from experiments.cli_calibrate import add_calibrate_parser
+from experiments.cli_commands import cmd_forecast, cmd_population, cmd_run, cmd_sweep
 from experiments.cli_types import (
-    check_writable_file,
     int_at_least,
     port_number,
     positive_int,
@@ -34,13 +33,16 @@ from experiments.cli_types import (
 from experiments.outputs import output_directory
 from experiments.parallel import stop_workers
 from experiments.resources import check_memory
-from experiments.store import atomic_write
 from sim.errors import UserError
 
 EXIT_USAGE = 2
 EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
 INTERRUPTED = "interrupted; no output was replaced (a sweep keeps its finished runs and resumes)"
+CALIBRATION_HELP = (
+    "shipped (the single shipped calibration), ensemble (each replicate draws an accepted member of the "
+    "calibration ensemble) or member:K (member K in every replicate)"
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -66,31 +68,6 @@ def cmd_app(args: argparse.Namespace) -> int:
     from experiments.serve import serve
 
     return serve(args.host, args.port)
-
-
-def cmd_population(args: argparse.Namespace) -> int:
-    from calibration.rules import approval_rule
-    from calibration.sample import generate_sample
-
-    if not args.out:
-        raise UserError("--out: must not be empty; give a file path ending in .parquet")
-    out = Path(args.out)
-    if out.suffix != ".parquet":
-        raise UserError(f"--out: must end in .parquet, got {out.name!r}")
-    check_writable_file(out, "--out")
-    coefficients = Path(args.coefficients) if args.coefficients else None
-    if coefficients is not None and args.model == "default":
-        raise UserError("--coefficients: applies to a published model; also pass --model model1..model7")
-    check_memory(args.n, "population")
-    rule = approval_rule(args.model, coefficients)
-    sample = generate_sample(args.n, args.seed, rule)
-    frame = sample.to_frame()
-    atomic_write(out, lambda tmp: frame.to_parquet(tmp, index=False))
-    print(
-        f"wrote {len(frame):,} respondents to {out} (approval: {args.model}; "
-        f"{sample.n_outside_primary:,} outside its subsample scored by Model 1)"
-    )
-    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -120,116 +97,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     return 0
 
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from experiments.scenario import load_scenario
-
-    scenario = load_scenario(args.scenario)
-    scenario.check_horizon(args.months)
-    check_memory(args.n, "run")
-    from calibration.citizens import check_parameter_files
-
-    check_parameter_files()
-    with output_directory(args.out, field="--out", kind="run") as staging:
-        # Imported only once --out is known to be usable, so that a bad --out fails in a fraction of a second.
-        from experiments.simulation import Simulation
-
-        simulation = Simulation(scenario, n=args.n, seed=args.seed)
-        results = simulation.run(months=args.months, replications=args.replications, progress=True)
-        results.save(staging)
-    out = Path(args.out)
-    series = results.series("share_approve")
-    start, end = 100 * series.iloc[0].mean(), 100 * series.iloc[-1].mean()
-    print(f"{scenario.name}: share approving {start:.2f}% at month 0, {end:.2f}% at month {args.months}")
-    print(f"wrote {out}/trajectory.parquet, {out}/manifest.json, {out}/trajectory.png")
-    return 0
-
-
-def cmd_forecast(args: argparse.Namespace) -> int:
-    from experiments.backends import make_backend
-    from experiments.scenario import load_scenario
-
-    baseline, shift = load_scenario(args.baseline), load_scenario(args.shift)
-    for scenario in (baseline, shift):
-        scenario.check_horizon(args.months)
-    workers = 1 if args.backend == "serial" else (args.workers or min(2, os.cpu_count() or 1))
-    if args.scheduler is None:
-        check_memory(args.n, "run", processes=workers + (workers > 1))
-    from calibration.citizens import check_parameter_files
-
-    check_parameter_files()
-    with output_directory(args.out, field="--out", kind="forecast") as staging:
-        from experiments.forecast import run_forecast
-        from experiments.forecast_report import write_forecast
-
-        backend = make_backend(args.backend, args.workers, args.scheduler)
-        try:
-            if args.backend == "dask":
-                print(f"dask dashboard: {backend.dashboard}", flush=True)
-            result, frames = run_forecast(
-                baseline,
-                shift,
-                args.n,
-                args.months,
-                args.replications,
-                args.seed,
-                progress=True,
-                backend=backend,
-                decomposition_replications=args.decomposition_replications,
-            )
-        finally:
-            backend.close()
-        write_forecast(result, frames, staging)
-    low, high = result["uncertainty_interval"]
-    settled = "" if result["verdict_settled"] else " (not settled: rerun with more --replications)"
-    print(
-        f"{shift.name} vs {baseline.name}: share approving at month {args.months} {result['shift_share']:.2f}% vs "
-        f"{result['baseline_share']:.2f}%, effect {result['effect_pp']:+.2f} pp "
-        f"(95% uncertainty interval {low:+.2f} to {high:+.2f}, {args.replications} replications): "
-        f"{result['verdict']}{settled}"
-    )
-    for name, value in result["channels"].items():
-        if not value["route"]:
-            print(f"  channel {name}: no route in this configuration")
-        elif "contribution" in value:
-            contribution = value["contribution"]
-            interval = contribution["uncertainty_interval"]
-            print(f"  channel {name}: {contribution['effect_pp']:+.2f} pp ({interval[0]:+.2f} to {interval[1]:+.2f})")
-    print(f"wrote {Path(args.out)}/forecast.json, forecast.md and figures")
-    return 0
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from experiments.backends import make_backend
-    from experiments.sweep import load_sweep
-    from experiments.sweep_design import build_design
-
-    sweep = load_sweep(args.sweep).with_overrides(args.n, args.months, args.replications)
-    design = build_design(sweep)
-    workers = 1 if args.backend == "serial" else (args.workers or min(2, os.cpu_count() or 1))
-    if args.scheduler is None:
-        check_memory(sweep.file.n, "run", processes=workers + (workers > 1))
-    from calibration.citizens import check_parameter_files
-
-    check_parameter_files()
-    from experiments.sweep_run import run_sweep
-    from experiments.sweep_store import SweepStore
-
-    # The backend first: a bad --scheduler must fail before the results directory is created.
-    backend = make_backend(args.backend, args.workers, args.scheduler)
-    try:
-        with SweepStore(args.out, sweep, design) as store:
-            runs = design.points * sweep.file.replications
-            print(f"{sweep.name}: {design.kind} design, {design.points:,} points × {sweep.file.replications} "
-                  f"replications = {runs:,} runs ({len(store.done()):,} already done) into {args.out}",
-                  flush=True)  # fmt: skip
-            if args.backend == "dask":
-                print(f"dask dashboard: {backend.dashboard}", flush=True)
-            timing = run_sweep(sweep, design, store, backend, progress=True)
-            path = store.consolidate(sweep, design)
-    finally:
-        backend.close()
-    print(f"ran {timing['ran_now']:,} runs in {timing['seconds']:.1f} s; wrote {path}")
     return 0
 
 
@@ -267,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"model applied on its subsample with Model 1 elsewhere: {', '.join(MODEL_NAMES)}",
     )
     population.add_argument("--coefficients", help="alternative Table 4 CSV (same columns as the shipped one)")
+    population.add_argument(
+        "--calibration", default="shipped", help="shipped (default) or member:K: the generator and joint model used"
+    )
     population.set_defaults(func=cmd_population)
 
     report = sub.add_parser("report", help="calibrated t=0 population report against the paper")
@@ -282,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--months", type=int_at_least("--months", 0), default=60, help="months (default 60)")
     run.add_argument("--replications", type=positive_int("--replications"), default=10, help="default 10")
     run.add_argument("--seed", type=seed_int, default=0)
+    run.add_argument("--calibration", default="shipped", help=f"{CALIBRATION_HELP} (default shipped)")
     run.set_defaults(func=cmd_run)
 
     forecast = sub.add_parser("forecast", help="test the paper's forecast: punitive shift against baseline")
@@ -305,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=positive_int("--workers"), default=None, help="worker processes (default: up to 2)"
     )
     forecast.add_argument("--seed", type=seed_int, default=0)
+    forecast.add_argument(
+        "--calibration",
+        default="ensemble",
+        help=f"{CALIBRATION_HELP} (default ensemble; the variance is then split three ways, with between calibrations)",
+    )
     forecast.set_defaults(func=cmd_forecast)
 
     sweep = sub.add_parser("sweep", help="run a sweep over levers and uncertainties (resumable)")
@@ -317,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--months", type=positive_int("--months"), default=None, help="override the file's months")
     sweep.add_argument(
         "--replications", type=positive_int("--replications"), default=None, help="override the file's replications"
+    )
+    sweep.add_argument(
+        "--calibration",
+        default="shipped",
+        help=f"{CALIBRATION_HELP} (default shipped; a calibration_member uncertainty in the file sets it per point)",
     )
     sweep.set_defaults(func=cmd_sweep)
 

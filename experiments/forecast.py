@@ -11,8 +11,13 @@ percentile of the replicate effects, which carry the approval model's
 coefficient uncertainty and the simulation's noise at this N. Its ends are
 estimated from a finite number of replicates, so their Monte Carlo standard
 errors are reported too (bootstrap over replicates), and the verdict says
-whether it could change with more replicates. A second set of replicates
-without coefficient draws splits the variance between the two sources.
+whether it could change with more replicates. Under the ``ensemble``
+calibration every replicate also draws its member of the calibration
+ensemble (the same member in every arm of the replicate), and the variance is
+split three ways: chance, coefficients within a calibration, and between
+calibrations (``experiments.forecast_variance``); further arms without
+coefficient draws (and, for the ensemble, with the drawn member at its point
+estimate) provide the split.
 
 Channel decomposition reruns the pair with one channel off (contribution =
 total − effect without it) and with only that channel on; what the
@@ -30,6 +35,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from calibration.citizens import check_parameter_files
+from calibration.ensemble_files import SHIPPED, CalibrationChoice, parse_calibration
+from calibration.members import checked_choice
 from experiments.backends import SerialBackend
 from experiments.forecast_design import (
     channel_variants,
@@ -40,8 +47,9 @@ from experiments.forecast_design import (
     shift_start,
     with_channels,
 )
+from experiments.forecast_variance import calibration_record, fixed_label, variance_split
 from experiments.scenario import Scenario
-from experiments.simulation import cached_population, replicate_metrics, replicate_seeds, tidy
+from experiments.simulation import cached_population, replicate_member, replicate_metrics, replicate_seeds, tidy
 from sim.errors import UserError
 from sim.metrics import GROUPS, METRIC_KEYS
 from sim.perceptions import CHANNEL_COVARIATES
@@ -111,30 +119,48 @@ class ArmRunner:
     """Runs arms in paired replicates on a backend (``experiments.backends``).
 
     Every (arm, replicate) is one job; the jobs of one replicate form one batch,
-    so a worker builds that replicate's citizens once for all its arms. A job
-    depends only on (scenario, seed, r), so results are identical whatever the
-    backend or the number of workers.
+    so a worker builds that replicate's citizens once for all its arms (arms
+    that share a calibration should be listed together: one population is kept
+    at a time). A job depends only on (scenario, seed, r, calibration), so
+    results are identical whatever the backend or the number of workers.
     """
 
-    def __init__(self, n: int, months: int, replications: int, seed: int, backend, progress: bool) -> None:
+    def __init__(
+        self,
+        n: int,
+        months: int,
+        replications: int,
+        seed: int,
+        backend,
+        progress: bool,
+        calibration: CalibrationChoice | str = SHIPPED,
+    ) -> None:
         self.n, self.months, self.seed = n, months, seed
         self.seeds = replicate_seeds(seed, replications)
         self.backend = backend
         self.progress = progress
+        self.calibration = parse_calibration(calibration)
 
-    def run(self, arms: dict[str, tuple[Scenario, bool, tuple[str, ...] | None]], replicates: int) -> dict:
+    def members(self) -> list[int | None]:
+        """The member each replicate runs with under the runner's calibration (None: shipped)."""
+        return [replicate_member(self.calibration, seed) for seed in self.seeds]
+
+    def run(self, arms: dict[str, tuple], replicates: int) -> dict:
         """Arm name → array (replicates, months + 1, keys) for the first ``replicates`` replicates.
 
-        Each arm is (scenario, draw_parameters, keys); keys None keeps every metric.
+        Each arm is (scenario, draw_parameters, keys) or (scenario, draw_parameters,
+        keys, calibration); keys None keeps every metric, and the calibration
+        defaults to the runner's.
         """
         names = list(arms)
         batches = []
         for r in range(replicates):
             batch = []
             for name in names:
-                scenario, draw, keys = arms[name]
+                scenario, draw, keys, *rest = arms[name]
+                calibration = parse_calibration(rest[0]) if rest else self.calibration
                 index = None if keys is None else [METRIC_KEYS.index(key) for key in keys]
-                batch.append((scenario, self.n, self.months, self.seeds[r], draw, index))
+                batch.append((scenario, self.n, self.months, self.seeds[r], draw, index, calibration))
             batches.append(batch)
         results: dict[str, list] = {name: [None] * replicates for name in names}
         with tqdm(total=replicates * len(names), desc="forecast", unit="run", disable=not self.progress) as bar:
@@ -147,8 +173,9 @@ class ArmRunner:
 
 def _run_batch(batch: list[tuple]) -> list[np.ndarray]:
     out = []
-    for scenario, n, months, seed, draw, index in batch:
-        values = replicate_metrics(scenario, n, months, seed, draw, population=cached_population(n, seed))
+    for scenario, n, months, seed, draw, index, calibration in batch:
+        population = cached_population(n, seed, calibration)
+        values = replicate_metrics(scenario, n, months, seed, draw, population=population, calibration=calibration)
         out.append(values if index is None else values[:, index])
     return out
 
@@ -168,6 +195,7 @@ def run_forecast(
     progress: bool = False,
     backend=None,
     decomposition_replications: int = 10,
+    calibration: CalibrationChoice | str = SHIPPED,
 ) -> tuple[dict[str, object], dict[str, pd.DataFrame]]:
     """The full forecast test; returns the result dict (``forecast.json``) and the main arms' tidy frames.
 
@@ -179,6 +207,9 @@ def run_forecast(
         decomposition_replications: Replicates used for the channel decomposition and the
             dose–responses (the first ones of the main effect's, at most all of them);
             0 skips both.
+        calibration: ``shipped`` (default here; the command line defaults to
+            ``ensemble``), ``ensemble`` or ``member:K``. Every arm but the
+            variance split's fixed ones runs with it.
     """
     baseline.check_horizon(months)
     shift.check_horizon(months)
@@ -188,15 +219,17 @@ def run_forecast(
     if decomposition_replications < 0:
         raise UserError(f"decomposition_replications: must be an integer >= 0, got {decomposition_replications}")
     check_parameter_files()  # a bad parameter file fails as one line, before any progress output
-    runner = ArmRunner(n, months, replications, seed, backend or SerialBackend(), progress)
-    main = runner.run(
-        {"baseline": (baseline, True, None), "shift": (shift, True, None),
-         "baseline_fixed": (baseline, False, SMALL_ARM_KEYS), "shift_fixed": (shift, False, SMALL_ARM_KEYS)},
-        replications,
-    )  # fmt: skip
+    choice = checked_choice(calibration)  # and so does a calibration that cannot be loaded
+    runner = ArmRunner(n, months, replications, seed, backend or SerialBackend(), progress, choice)
+    main = runner.run(_main_arms(baseline, shift, choice), replications)
     approve = METRIC_KEYS.index(APPROVE)
     total = paired_effect(main["baseline"][:, :, approve], main["shift"][:, :, approve], months)
     fixed = paired_effect(main["baseline_fixed"][:, :, 0], main["shift_fixed"][:, :, 0], months)
+    member_point = (
+        paired_effect(main["baseline_member"][:, :, 0], main["shift_member"][:, :, 0], months)
+        if "baseline_member" in main
+        else None
+    )
     summary = uncertainty_summary(total, seed)
     routes = {
         channel: bool(max(main[arm][:, :, METRIC_KEYS.index(f"all|share_moved_{channel}")].max()
@@ -223,8 +256,10 @@ def run_forecast(
         "verdict": verdict(summary["uncertainty_interval"]),
         "verdict_settled": verdict_settled(summary),
         "interval_definition": "2.5th-97.5th percentile of the paired replicate effects; each replicate has its "
-        "own draw of the approval model's coefficients and its own simulation noise at this N. Monte Carlo "
+        + ("own calibration member drawn from the ensemble, its " if choice.kind == "ensemble" else "")
+        + "own draw of the approval model's coefficients and its own simulation noise at this N. Monte Carlo "
         f"standard errors of its ends: bootstrap over replicates ({BOOTSTRAP_RESAMPLES} resamples).",
+        "calibration": calibration_record(choice, runner.members()),
         "baseline_share": float(100 * main["baseline"][:, months, approve].mean()),
         "shift_share": float(100 * main["shift"][:, months, approve].mean()),
         "post_shift_mean_effect_pp": float(
@@ -234,7 +269,7 @@ def run_forecast(
         "category_effects_pp": {
             f"share_{k}": _metric_effect(main, f"all|share_{k}", months, seed)["effect_pp"] for k in range(1, 6)
         },
-        "uncertainty": _variance_split(total, fixed),
+        "uncertainty": variance_split(choice, total, member_point, fixed),
         "decomposition_replications": decomposition,
         **parts,
         "subgroups": _subgroups(main, months, seed),
@@ -323,18 +358,19 @@ def _metric_effect(main: dict, key: str, months: int, seed: int, scale: float = 
     return {k: v for k, v in uncertainty_summary(effect, seed).items() if k != "per_replicate"}
 
 
-def _variance_split(total: np.ndarray, fixed: np.ndarray) -> dict[str, object]:
-    """Variance of the effect with and without coefficient draws (same citizens and engine draws)."""
-    if total.size < 2:
-        return {"total_variance": None, "stochastic_variance": None, "parameter_variance_share": None}
-    total_var, stochastic_var = float(np.var(total, ddof=1)), float(np.var(fixed, ddof=1))
-    return {
-        "total_variance": total_var,
-        "stochastic_variance": stochastic_var,
-        # An estimate from two finite samples: it can fall below 0 by chance.
-        "parameter_variance_share": 1 - stochastic_var / total_var if total_var > 0 else None,
-        "effect_without_parameter_draws_pp": float(fixed.mean()),
-    }
+def _main_arms(baseline: Scenario, shift: Scenario, choice: CalibrationChoice) -> dict[str, tuple]:
+    """The headline arms (A) and the variance split's arms (B under ``ensemble``, and C), in that order.
+
+    A and B use the replicate's member, C a fixed calibration: listed in this
+    order, a worker builds at most two populations per replicate.
+    """
+    fixed = parse_calibration(fixed_label(choice))
+    arms = {"baseline": (baseline, True, None), "shift": (shift, True, None)}
+    if choice.kind == "ensemble":
+        arms |= {"baseline_member": (baseline, False, SMALL_ARM_KEYS), "shift_member": (shift, False, SMALL_ARM_KEYS)}
+    arms |= {"baseline_fixed": (baseline, False, SMALL_ARM_KEYS, fixed),
+             "shift_fixed": (shift, False, SMALL_ARM_KEYS, fixed)}  # fmt: skip
+    return arms
 
 
 def _subgroups(main: dict, months: int, seed: int) -> dict[str, object]:

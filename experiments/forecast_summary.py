@@ -8,6 +8,7 @@ the paper.
 
 from __future__ import annotations
 
+from experiments.forecast_variance import variance_markdown
 from sim.params import DynamicsParams, PolicyLevers
 from sim.perceptions import CHANNEL_PARAMETERS
 from sim.schema import parameter_specs
@@ -53,27 +54,19 @@ def _settled_sentence(result: dict[str, object]) -> str:
     )
 
 
-def _uncertainty_lines(result: dict[str, object]) -> list[str]:
-    split = result["uncertainty"]
-    if split["total_variance"] is None:
-        return [f"With {result['replications']} replication the variance cannot be split."]
-    share = split["parameter_variance_share"]
-    lines = [
-        f"Without coefficient draws (same citizens and engine draws) the effect is "
-        f"{_pp(split['effect_without_parameter_draws_pp'])}. The variance of the replicate effects is "
-        f"{split['total_variance']:.3g} pp² with coefficient draws and {split['stochastic_variance']:.3g} pp² "
-        "without them."
-    ]
-    if share is None:
-        lines.append("Both are zero, so there is nothing to split.")
-    elif share >= 0:
-        lines.append(f"The coefficient draws account for an estimated {100 * share:.0f}% of the variance.")
-    else:
-        lines.append(
-            f"The estimated share of the coefficient draws is negative ({100 * share:.0f}%), that is within "
-            "chance of zero at this number of replications."
+def _calibration_words(result: dict[str, object]) -> str:
+    """How the replicates' calibrations and coefficients were drawn, from ``result['calibration']``."""
+    record = result.get("calibration") or {"choice": "shipped"}
+    coefficients = "its own draw of the approval model's coefficients"
+    if record["choice"] == "ensemble":
+        members = sorted(set(record["members"]))
+        return (
+            f"with a member of the calibration ensemble drawn from its {len(record['accepted_members'])} accepted "
+            f"members (members used: {', '.join(map(str, members))}) and {coefficients} within that member"
         )
-    return [" ".join(lines)]
+    if record["choice"].startswith("member:"):
+        return f"with ensemble member {record['choice'].split(':')[1]} and {coefficients}"
+    return f"with the shipped calibration and {coefficients}"
 
 
 def _channel_lines(result: dict[str, object]) -> list[str]:
@@ -192,8 +185,7 @@ def summary_markdown(result: dict[str, object]) -> str:
         f"> {result['hypothesis']['text']}",
         "",
         f"We simulated {result['n']:,} citizens for {result['months']} months in {result['replications']} paired "
-        f"replications, each with its own draw of the approval model's coefficients. From month "
-        f"{result['shift_month']} the shift sets {levers}.",
+        f"replications, each {_calibration_words(result)}. From month {result['shift_month']} the shift sets {levers}.",
         "",
         "## Result",
         "",
@@ -204,7 +196,7 @@ def summary_markdown(result: dict[str, object]) -> str:
         "",
         "## Uncertainty",
         "",
-        *_uncertainty_lines(result),
+        *variance_markdown(result),
         "",
         "## Channels",
         "",

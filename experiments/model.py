@@ -75,7 +75,7 @@ class SCSModel(SCSEngine):
         typed = validated(PolicyLevers, levers, prefix="levers")
         policy = {name: getattr(typed, name) for name in levers}
         self.root_seed = int(np.random.SeedSequence(seed).entropy)
-        population_ss, model_ss, _ = split_seed(replicate_seeds(self.root_seed, 1)[0])
+        population_ss, model_ss, *_ = split_seed(replicate_seeds(self.root_seed, 1)[0])
         # Scenario changes first: the engine applies a month's changes in order,
         # so the keyword levers win over the scenario's own month-1 changes.
         schedule = [*scenario.schedule(), *([(1, policy)] if policy else [])]

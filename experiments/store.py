@@ -70,6 +70,9 @@ def manifest(results) -> dict[str, object]:
         "seed": results.seed,
         "replicate_seeds": [{"entropy": results.seed, "spawn_key": [r]} for r in range(results.replications)],
         "approval_parameter_draws": results.draw_parameters,
+        # shipped, ensemble or member:K; and the member each replicate ran with (null: shipped).
+        "calibration": str(results.calibration),
+        "calibration_members": list(results.members),
         "parameters": {
             "levers_at_t0": params.levers.model_dump(),
             "dynamics": params.dynamics.model_dump(),

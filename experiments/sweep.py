@@ -24,6 +24,15 @@ parameter schema; a sweep file only narrows them.
 Lever factors are changes from ``change_month`` (default: the shift's first
 month for a paired sweep, else month 1): the t = 0 state is the 2018 survey.
 Uncertainties hold from t = 0, in both arms of a paired sweep.
+
+One uncertainty is not a parameter of the schema: ``calibration_member``, the
+member of the calibration ensemble a point runs with (its generator and joint
+model; ``scsim sweep --calibration``). Its values are member indices, as in
+``--calibration member:K``, and only accepted members are allowed:
+``{ values = [0, 3] }`` lists them, ``{ min = 0, max = 9 }`` takes every
+accepted member in the range (the ensemble's indices have gaps where members
+were rejected). A sampled design (LHS, Sobol, Morris) maps its unit coordinate
+onto that list in equal parts, as for any integer factor.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from calibration.ensemble_files import MANIFEST_FILE, SHIPPED, CalibrationChoice, ensemble_dir
+from calibration.members import cached_accepted_members, load_calibration
+from calibration.parameter_files import ParameterFileError
 from experiments.scenario import Scenario, ScenarioError, load_scenario, read_toml, resolve_shipped
 from sim.errors import UserError
 from sim.metrics import METRIC_KEYS
@@ -42,6 +54,7 @@ from sim.scores import ScoreParams
 
 SWEEP_DIR = Path(__file__).resolve().parent / "sweeps"
 UNCERTAINTY_GROUPS = {"dynamics": DynamicsParams, "scores": ScoreParams}
+MEMBER_FACTOR = "calibration_member"
 MAX_RUNS = 1_000_000
 DEFAULT_GRID_LEVELS = 5
 
@@ -121,8 +134,8 @@ class Factor:
 
     @property
     def label(self) -> str:
-        """Column name in the results: the lever's name, or ``dynamics.<name>`` / ``scores.<name>``."""
-        return self.name if self.group == "levers" else f"{self.group}.{self.name}"
+        """Column name in the results: the lever's name, ``dynamics.<name>`` / ``scores.<name>``, or the member."""
+        return self.name if self.group in ("levers", "calibration") else f"{self.group}.{self.name}"
 
     @property
     def discrete(self) -> bool:
@@ -146,9 +159,10 @@ class Factor:
 class Sweep:
     """A validated sweep: its settings, its factors and its (resolved) scenarios."""
 
-    def __init__(self, file: SweepFile, source: str) -> None:
+    def __init__(self, file: SweepFile, source: str, calibration: CalibrationChoice = SHIPPED) -> None:
         self.file = file
         self.source = source
+        self.calibration = calibration
         self.scenario = _scenario(file.scenario, "scenario")
         self.shift = _scenario(file.effect.shift, "effect.shift") if file.effect else None
         self.factors = [
@@ -176,6 +190,20 @@ class Sweep:
     def name(self) -> str:
         return self.file.name
 
+    @property
+    def member_factor(self) -> Factor | None:
+        """The ``calibration_member`` uncertainty, if the sweep varies it."""
+        return next((f for f in self.factors if f.group == "calibration"), None)
+
+    def with_calibration(self, calibration: CalibrationChoice) -> Sweep:
+        """The sweep run under a ``--calibration`` choice (a ``calibration_member`` factor sets it per point)."""
+        if calibration.kind == "member" and self.member_factor is not None:
+            raise SweepError(
+                f"--calibration: {calibration} fixes one member, but the sweep varies {MEMBER_FACTOR}; "
+                "leave --calibration at shipped (the factor decides each point's member)"
+            )
+        return Sweep(self.file, self.source, calibration)
+
     def shift_month(self) -> int:
         return min((change.month for change in self.shift.changes), default=1) if self.shift else 1
 
@@ -190,7 +218,7 @@ class Sweep:
             file = SweepFile.model_validate({**self.file.model_dump(), **updates})
         except ValidationError as err:
             raise SweepError(f"--{_describe(err.errors()[0])}") from None
-        return Sweep(file, self.source)
+        return Sweep(file, self.source, self.calibration)
 
     def _check_months(self, months: int) -> None:
         if self.change_month > months:
@@ -222,11 +250,15 @@ class Sweep:
 
     def fingerprint_data(self) -> dict[str, Any]:
         """Everything that decides the runs (used to refuse a different sweep in the same directory)."""
-        return {
+        data = {
             "file": self.file.model_dump(mode="json"),
             "scenario": self.scenario.model_dump(mode="json"),
             "shift": self.shift.model_dump(mode="json") if self.shift else None,
         }
+        if self.calibration.kind != "shipped" or self.member_factor is not None:
+            # Members drawn or swept: which members were accepted decides the runs too.
+            data["calibration"] = {"choice": str(self.calibration), "accepted_members": cached_accepted_members()}
+        return data
 
 
 def _scenario(name: str, field: str) -> Scenario:
@@ -259,11 +291,48 @@ def _factor(kind: str, group: str, name: str, spec: FactorSpec) -> Factor:
 
 
 def _uncertainty(name: str, spec: FactorSpec) -> Factor:
+    if name == MEMBER_FACTOR:
+        return _member_factor(spec)
     group, _, field = name.partition(".")
     if group not in UNCERTAINTY_GROUPS or not field:
         allowed = ", ".join(f"{g}.<name>" for g in UNCERTAINTY_GROUPS)
-        raise SweepError(f'uncertainties."{name}": unknown uncertainty; name it as {allowed}')
+        raise SweepError(f'uncertainties."{name}": unknown uncertainty; name it as {allowed} or {MEMBER_FACTOR}')
     return _factor("uncertainty", group, field, spec)
+
+
+def _member_factor(spec: FactorSpec) -> Factor:
+    """The ``calibration_member`` uncertainty: accepted member indices (its values, or those in its range)."""
+    where = f"uncertainties.{MEMBER_FACTOR}"
+    try:
+        accepted = cached_accepted_members() if (ensemble_dir() / MANIFEST_FILE).is_file() else []
+    except ParameterFileError as err:
+        raise SweepError(f"{where}: {err}") from None
+    if not accepted:
+        raise SweepError(f"{where}: needs a calibration ensemble with accepted members; {ensemble_dir()} has none")
+    listed = ", ".join(map(str, accepted))
+    if spec.levels is not None:
+        raise SweepError(f"{where}.levels: the member factor runs every accepted member in its range, or its values")
+    if spec.values is not None:
+        for value in spec.values:
+            if isinstance(value, bool) or not isinstance(value, int) or value not in accepted:
+                raise SweepError(f"{where}: must be accepted member indices ({listed}), got {value!r}")
+        members = list(spec.values)
+    else:
+        members = [m for m in accepted if spec.min <= m <= spec.max]
+        if not members:
+            raise SweepError(f"{where}: no accepted member between {spec.min:g} and {spec.max:g}; accepted: {listed}")
+    try:
+        for member in members:
+            load_calibration(member)  # every value must run: a broken member file fails now, as one line
+    except ParameterFileError as err:
+        raise SweepError(f"{where}: {err}") from None
+    schema = ParameterSpec(
+        name=MEMBER_FACTOR, kind="int", default=None, low=min(members), high=max(members),
+        doc="member of the calibration ensemble (generator and joint model)", source="calibration ensemble",
+        range_reason="accepted members", status_quo=None, status_quo_reason="",
+    )  # fmt: skip
+    # The chosen members become the factor's list of values: every design maps onto exactly these.
+    return Factor("uncertainty", "calibration", MEMBER_FACTOR, schema, FactorSpec(values=members))
 
 
 def _outcome(name: str, index: int) -> str:

@@ -7,6 +7,11 @@ factors (common random numbers); with ``"independent"`` every run has its own
 child. A paired run simulates the shifted arm and its baseline on the same
 seed and stores their difference. Results do not depend on the backend, the
 number of workers or the order in which runs finish.
+
+A run's calibration is its point's ``calibration_member`` if the sweep varies
+it, else the sweep's ``--calibration`` choice: under ``ensemble`` each run
+draws its member from its own seed (with common seeds, replicate r has the same
+member at every point, like its citizens). Every run stores its member.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from calibration.ensemble_files import CalibrationChoice
 from experiments.backends import batches_of
 from experiments.scenario import Change, Scenario
-from experiments.simulation import cached_population, replicate_metrics
-from experiments.sweep import Sweep
+from experiments.simulation import cached_population, replicate_member, replicate_metrics
+from experiments.sweep import MEMBER_FACTOR, Sweep
 from experiments.sweep_design import Design
 from experiments.sweep_store import SweepStore
 from sim.errors import UserError
@@ -42,6 +48,7 @@ class RunSpec:
     months: int
     outcomes: tuple[int, ...]  # positions in METRIC_KEYS
     draw_parameters: bool
+    calibration: CalibrationChoice
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class RunResult:
     run: int
     values: np.ndarray  # (months + 1) × outcomes; NaN if the run could not start
     status: str  # "ok", or why the parameters could not start a run
+    member: int | None = None  # the ensemble member it ran with (None: the shipped calibration)
 
 
 def arms_for(sweep: Sweep, values: dict[str, object], label: str) -> tuple[Scenario, Scenario | None]:
@@ -86,30 +94,41 @@ def plan_runs(sweep: Sweep, design: Design) -> list[RunSpec]:
     replications = sweep.file.replications
     outcomes = tuple(METRIC_KEYS.index(key) for key in sweep.outcomes)
     arms = [arms_for(sweep, values, f"{sweep.name}_p{point}") for point, values in enumerate(design.values)]
+    calibrations = [point_calibration(sweep, values) for values in design.values]
     specs = []
     for replicate in range(replications):
         for point, (scenario, baseline) in enumerate(arms):
             run = point * replications + replicate
             specs.append(RunSpec(run, point, replicate, scenario, baseline, run_seed(sweep, run, replicate),
-                                 sweep.file.n, sweep.file.months, outcomes, sweep.file.coefficient_draws))  # fmt: skip
+                                 sweep.file.n, sweep.file.months, outcomes, sweep.file.coefficient_draws,
+                                 calibrations[point]))  # fmt: skip
     return specs
+
+
+def point_calibration(sweep: Sweep, values: dict[str, object]) -> CalibrationChoice:
+    """The calibration of a design point: its ``calibration_member`` if swept, else the sweep's choice."""
+    if sweep.member_factor is None:
+        return sweep.calibration
+    return CalibrationChoice("member", int(values[MEMBER_FACTOR]))
 
 
 def execute(batch: list[RunSpec]) -> list[RunResult]:
     """Run a batch (in a worker); parameters that cannot start a run give NaN and the reason, not an error."""
     results = []
     for spec in batch:
-        population = cached_population(spec.n, spec.seed)
+        population = cached_population(spec.n, spec.seed, spec.calibration)
+        member = replicate_member(spec.calibration, spec.seed)
         index = list(spec.outcomes)
         try:
             values = replicate_metrics(spec.scenario, spec.n, spec.months, spec.seed, spec.draw_parameters,
-                                       population=population)[:, index]  # fmt: skip
+                                       population=population, calibration=spec.calibration)[:, index]  # fmt: skip
             if spec.baseline is not None:
                 values = values - replicate_metrics(spec.baseline, spec.n, spec.months, spec.seed,
-                                                    spec.draw_parameters, population=population)[:, index]  # fmt: skip
-            results.append(RunResult(spec.run, values, "ok"))
+                                                    spec.draw_parameters, population=population,
+                                                    calibration=spec.calibration)[:, index]  # fmt: skip
+            results.append(RunResult(spec.run, values, "ok", member))
         except UserError as err:
-            results.append(RunResult(spec.run, np.full((spec.months + 1, len(index)), np.nan), str(err)))
+            results.append(RunResult(spec.run, np.full((spec.months + 1, len(index)), np.nan), str(err), member))
     return results
 
 

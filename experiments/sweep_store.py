@@ -3,6 +3,7 @@
     DIR/manifest.json         the sweep, its design, the seed tree, version and git revision
     DIR/runs/run-000012.parquet   one finished run (written atomically)
     DIR/results.parquet       every run × month × outcome, with the factor values as columns
+                              (and ``member``, each run's ensemble member, unless the shipped calibration ran)
 
 Runs are written as they finish, each atomically (a temporary file renamed
 into place), so a killed sweep leaves only complete run files. Running the
@@ -123,6 +124,9 @@ class SweepStore:
                 "status": result.status,
             }
         )
+        if result.member is not None:
+            # Only runs of an ensemble member carry the column: shipped sweeps keep their schema.
+            frame["member"] = np.int32(result.member)
         path = self.runs / f"run-{result.run:06d}.parquet"
         atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
         self._done.add(result.run)
@@ -138,7 +142,8 @@ class SweepStore:
         factors = pd.DataFrame(design.values)
         for column in factors:
             frame[column] = factors[column].to_numpy()[frame["point"].to_numpy()]
-        order = ["run", "point", "replicate", "month", "outcome", "value", "status", *factors.columns]
+        member = ["member"] if "member" in frame.columns else []
+        order = ["run", "point", "replicate", "month", "outcome", "value", "status", *member, *factors.columns]
         frame = frame[order].sort_values(["run", "month", "outcome"], kind="stable").reset_index(drop=True)
         frame["outcome"] = frame["outcome"].astype(str)
         path = self.root / RESULTS
@@ -177,6 +182,11 @@ def manifest_data(sweep: Sweep, design: Design, key: str) -> dict[str, object]:
             "points": design.points,
         },
         "runs": design.points * replications,
+        "calibration": {
+            "choice": str(sweep.calibration),
+            "member_factor": sweep.member_factor is not None,
+            "run_member": "the member column of results.parquet" if uses_members(sweep) else None,
+        },
         "seed_tree": {
             "root": sweep.file.seed,
             "run_index": "point × replications + replicate",
@@ -186,6 +196,11 @@ def manifest_data(sweep: Sweep, design: Design, key: str) -> dict[str, object]:
         "package_version": package_version(),
         "git": git_revision(),
     }
+
+
+def uses_members(sweep: Sweep) -> bool:
+    """Whether the runs use ensemble members (drawn or swept), so that results record each run's member."""
+    return sweep.calibration.kind != "shipped" or sweep.member_factor is not None
 
 
 def _json(value: object) -> object:

@@ -157,9 +157,7 @@ def _describe_changes(changes: Sequence[tuple[int, dict[str, Any]]]) -> str:
     return "; ".join(parts) if parts else "no lever changes yet"
 
 
-def _plot(
-    model, panels: Sequence[tuple[str, Mapping[str, str]]], gid: str, stacked: bool = False
-) -> tuple[str, Any]:
+def _plot(model, panels: Sequence[tuple[str, Mapping[str, str]]], gid: str, stacked: bool = False) -> tuple[str, Any]:
     """One figure of side-by-side panels, each (title, {label: metric}); the same months on each."""
     months, frame = _history(model)
     figure = Figure(figsize=(6, 3.2))

@@ -151,8 +151,6 @@ def _benefit_combinations(
     return combinations, low
 
 
-
-
 def _combination_weights(levers: PolicyLevers) -> np.ndarray:
     """The benefit weights of every combination of ``_benefit_combinations`` (types × combinations)."""
     types = len(ADVANTAGE_TYPES)
@@ -211,8 +209,6 @@ def _class_targets(
             f"probability {other:.2f}; choose a value that keeps it between 0 and 1"
         )
     return persistence, other
-
-
 
 
 def _unreachable_message(name: str, which: str, problem: _Unreachable) -> str:
@@ -327,10 +323,6 @@ def _class_scales(
             except _Unreachable as problem:
                 raise StatusQuoError(_unreachable_message(name, which, problem)) from None
     return advantage_scale, disadvantage_scale
-
-
-
-
 
 
 def _awareness_rate(state: CitizenState, params: SimulationParams) -> float:

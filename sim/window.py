@@ -79,6 +79,7 @@ def combination_codes(state: CitizenState, levers: PolicyLevers, latent: np.ndar
     out |= (state.covariates["urban"] == 1).astype(out.dtype) << types
     return out
 
+
 def current_advantage_hazard(
     state: CitizenState, levers: PolicyLevers, latent: np.ndarray, scale: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
@@ -94,6 +95,7 @@ def current_advantage_hazard(
     classes *= weights.shape[1]
     classes += codes
     return np.take(table, classes)
+
 
 def current_disadvantage_hazard(
     state: CitizenState, levers: PolicyLevers, latent: np.ndarray, scale: np.ndarray
@@ -111,6 +113,7 @@ def current_disadvantage_hazard(
     hazard = np.take(table, classes)
     hazard[state.listed] = 1.0
     return hazard
+
 
 def initial_months_since(rng: np.random.Generator, had: np.ndarray, hazard: np.ndarray, recall: int) -> np.ndarray:
     """Months since the last experience, drawn from the stationary law given the hazard."""

@@ -47,6 +47,9 @@ def test_bootstrap_targets_are_draws_around_the_published_values(probe_columns):
     published = targets()
     point, tolerance, _ = member_targets(member_specs(1, 0)[0], probe_columns)
     assert [t.published for t in point] == [t.published for t in published]
+    from calibration import paper
+
+    assert np.array_equal(tolerance, paper.a4_tolerances().reindex(TOLERANCE_VARIABLES).to_numpy())
     z = []
     for spec in member_specs(60, 0)[2:]:
         drawn, _, _ = member_targets(spec, probe_columns)
@@ -106,7 +109,9 @@ def test_ensemble_killed_and_resumed_equals_an_uninterrupted_build(tmp_path):
         assert code == 0
         assert stored(reference) == [0, 1, 2]
 
-        killed = processes.start([*SCSIM, *common, "--out", str(out), "--backend", "serial"], tmp_path / "k.log", cwd=ROOT)
+        killed = processes.start(
+            [*SCSIM, *common, "--out", str(out), "--backend", "serial"], tmp_path / "k.log", cwd=ROOT
+        )
         assert wait_until(lambda: len(stored(out)) >= 1 or killed.poll() is not None, timeout=300, step=0.05)
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait(timeout=10)
@@ -142,3 +147,86 @@ def test_ensemble_refuses_other_settings_in_the_same_directory(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("scsim: error: --out:"), err
     assert "other settings" in err[0]
+
+
+def fake_ensemble(root: Path, shifts: dict[str, list[float]], structures: list[str]) -> None:
+    """Accepted members that are the shipped pair with coefficients moved by the given multiples of their SE."""
+    from calibration.joint import JOINT_TERMS, JointParams
+
+    shipped = JointParams.load()
+    generator = GeneratorParams.load()
+    se = dict(zip(JOINT_TERMS, np.sqrt(np.diag(np.asarray(shipped.covariance))), strict=False))
+    members = []
+    for index, structure in enumerate(structures):
+        directory = root / "ensemble" / f"member_{index:02d}"
+        directory.mkdir(parents=True)
+        coefficients = {
+            t: v + shifts.get(t, [0.0] * len(structures))[index] * se[t] for t, v in shipped.coefficients.items()
+        }
+        JointParams(coefficients, shipped.cuts, shipped.covariance, shipped.parameter_names, {}).save(
+            directory / "joint_v1.json"
+        )
+        generator.save(directory / "population_v2.json")
+        spec = {"structure": structure, "point_targets": index < 2}
+        (directory / "fit.json").write_text(json.dumps({"cost": 30.0 + index, "spec": spec}))
+        members.append(
+            {
+                "index": index,
+                "accepted": True,
+                "reasons": [],
+                **spec,
+                "cost": 30.0 + index,
+                "n_free_parameters": 108 if structure == "cross_loaded" else 92,
+                "n_residuals": 232,
+            }
+        )
+    members.append(
+        {
+            "index": len(structures),
+            "accepted": False,
+            "reasons": ["refits: x"],
+            "structure": "simple",
+            "point_targets": False,
+            "cost": 99.0,
+            "n_free_parameters": 92,
+            "n_residuals": 232,
+        }
+    )
+    (root / "ensemble" / "manifest.json").write_text(json.dumps({"members": members, "structures": STRUCTURES}))
+
+
+def test_identification_classifies_each_coefficient_by_its_spread(tmp_path, monkeypatch):
+    from calibration.identification import identification_table, markdown
+
+    structures = ["cross_loaded", "simple"] * 3
+    # disadvantages spread ≈ 2.2 SE (not pinned), male ≈ 0.55 SE (pinned), the rest exactly shipped.
+    fake_ensemble(tmp_path, {"disadvantages": [-3, 3, -2, 2, 0, 0], "male": [-0.75, 0.75, -0.5, 0.5, 0, 0]}, structures)
+    monkeypatch.setenv("SCSIM_PARAMS_DIR", str(tmp_path))
+    for name in ("population_v2.json", "joint_v1.json"):
+        (tmp_path / name).write_bytes((ROOT / "calibration" / "params" / name).read_bytes())
+    table = identification_table()
+    rows = {r["term"]: r for r in table["coefficients"]}
+    assert table["n_accepted"] == 6 and table["n_members_tried"] == 7
+    assert not rows["disadvantages"]["pinned"] and rows["disadvantages"]["ratio"] > 2
+    assert rows["male"]["pinned"] and 0.4 < rows["male"]["ratio"] < 0.7
+    assert rows["age"]["pinned"] and rows["age"]["between_member_sd"] < 1e-9
+    # Members' cost rises with index; disadvantages does not move with it in this construction, male neither.
+    assert abs(rows["disadvantages"]["correlation_with_cost"]) < 0.5
+    text = "\n".join(markdown(table))
+    assert "Not pinned: having disadvantages." in text
+
+
+def test_parsimony_sentence_follows_the_figures():
+    from calibration.identification import parsimony_sentence
+
+    def rows(small_accepted: int, small_cost: float) -> list[dict]:
+        return [
+            {"structure": "simple", "n_free_parameters": 92, "n_residuals": 232, "tried": 6,
+             "accepted": small_accepted, "point_target_cost": small_cost},
+            {"structure": "cross_loaded", "n_free_parameters": 108, "n_residuals": 232, "tried": 6,
+             "accepted": 5, "point_target_cost": 35.0},
+        ]  # fmt: skip
+
+    assert "fits as well" in parsimony_sentence(rows(5, 36.0)) and "preferred" in parsimony_sentence(rows(5, 36.0))
+    assert "does not fit as well" in parsimony_sentence(rows(2, 36.0))
+    assert "does not fit as well" in parsimony_sentence(rows(6, 60.0))

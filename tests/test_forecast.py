@@ -169,7 +169,8 @@ def test_pairing_shares_citizens_draws_and_coefficients():
 def _forecast_cli(tmp_path, shift, capsys):
     out = tmp_path / shift
     code = main(["forecast", "--out", str(out), "--shift", shift, "--n", "2000", "--months", "24",
-                 "--replications", "4", "--decomposition-replications", "0", "--seed", "0"])  # fmt: skip
+                 "--replications", "4", "--decomposition-replications", "0", "--seed", "0",
+                 "--calibration", "shipped"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     return json.loads((out / "forecast.json").read_text())
 

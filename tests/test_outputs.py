@@ -361,7 +361,8 @@ def test_ctrl_c_during_a_run_prints_one_line_and_keeps_out(tmp_path):
 def start_forecast(out: Path, stderr) -> tuple[subprocess.Popen, set[int]]:
     """A forecast in its own process group, once its worker processes run."""
     process = subprocess.Popen(
-        [*SCSIM, "forecast", "--out", str(out), "--n", "3000", "--months", "13", "--replications", "4"],
+        [*SCSIM, "forecast", "--out", str(out), "--n", "3000", "--months", "13", "--replications", "4",
+         "--calibration", "shipped"],
         stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
     )  # fmt: skip
 
