@@ -82,6 +82,7 @@ def identification_table(shipped: JointParams | None = None, root: Path | None =
         "pinned_rule": f"between-member SD <= {PINNED_RATIO:g} delta-method SE",
         "coefficients": rows,
         "parsimony": parsimony(manifest),
+        "members": manifest["members"],
         "member_values": {
             str(i): dict(zip(JOINT_TERMS, map(float, v), strict=True)) for i, v in zip(accepted, values, strict=True)
         },
@@ -174,7 +175,28 @@ def markdown(table: dict[str, object]) -> list[str]:
             f"{'yes' if r['pinned'] else '**no**'} | {corr} |"
         )
     lines += ["", "### Parsimony", "", parsimony_sentence(table["parsimony"]), ""]
+    lines += members_markdown(table["members"])
     return lines
+
+
+def members_markdown(members: list[dict[str, object]]) -> list[str]:
+    """Every member tried, accepted or not, with its figures and the reasons for a rejection."""
+    lines = [
+        "### Every member tried",
+        "",
+        "| member | structure | targets | cost | converged | within 1 SE (own targets / published) | within 2 SE | "
+        "A4 max gap | approval max gap (pp) | qualitative met | accepted | reasons |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in members:
+        lines.append(
+            f"| {m['index']} | {m['structure']} | {'point' if m['point_targets'] else 'bootstrap'} | {m['cost']:.1f} | "
+            f"{'yes' if m['converged'] else 'no'} ({m['iterations']} it.) | {m['within_1se']:.0%} / "
+            f"{m['within_1se_of_published']:.0%} | {m['within_2se']:.0%} | {m['a4_max_gap']:.3f} | "
+            f"{m['approval_max_gap_pp']:.2f} | {m['qualitative_met']} of {m['qualitative_total']} | "
+            f"{'yes' if m['accepted'] else '**no**'} | {'; '.join(m['reasons']) or '-'} |"
+        )
+    return [*lines, ""]
 
 
 def write_identification(out: Path) -> dict[str, object]:

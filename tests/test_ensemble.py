@@ -149,6 +149,10 @@ def test_ensemble_refuses_other_settings_in_the_same_directory(tmp_path, capsys)
     assert "other settings" in err[0]
 
 
+FIGURES = {"converged": True, "iterations": 5, "within_1se": 0.9, "within_1se_of_published": 0.88, "within_2se": 1.0,
+           "a4_max_gap": 0.02, "approval_max_gap_pp": 0.3, "qualitative_met": 10, "qualitative_total": 11}  # fmt: skip
+
+
 def fake_ensemble(root: Path, shifts: dict[str, list[float]], structures: list[str]) -> None:
     """Accepted members that are the shipped pair with coefficients moved by the given multiples of their SE."""
     from calibration.joint import JOINT_TERMS, JointParams
@@ -171,6 +175,7 @@ def fake_ensemble(root: Path, shifts: dict[str, list[float]], structures: list[s
         (directory / "fit.json").write_text(json.dumps({"cost": 30.0 + index, "spec": spec}))
         members.append(
             {
+                **FIGURES,
                 "index": index,
                 "accepted": True,
                 "reasons": [],
@@ -182,6 +187,7 @@ def fake_ensemble(root: Path, shifts: dict[str, list[float]], structures: list[s
         )
     members.append(
         {
+            **FIGURES,
             "index": len(structures),
             "accepted": False,
             "reasons": ["refits: x"],
@@ -214,6 +220,7 @@ def test_identification_classifies_each_coefficient_by_its_spread(tmp_path, monk
     assert abs(rows["disadvantages"]["correlation_with_cost"]) < 0.5
     text = "\n".join(markdown(table))
     assert "Not pinned: having disadvantages." in text
+    assert "| 6 | simple | bootstrap | 99.0 |" in text and "refits: x" in text
 
 
 def test_parsimony_sentence_follows_the_figures():
