@@ -237,3 +237,44 @@ def test_parsimony_sentence_follows_the_figures():
     assert "fits as well" in parsimony_sentence(rows(5, 36.0)) and "preferred" in parsimony_sentence(rows(5, 36.0))
     assert "does not fit as well" in parsimony_sentence(rows(2, 36.0))
     assert "does not fit as well" in parsimony_sentence(rows(6, 60.0))
+
+
+def test_calibrate_report_has_the_identification_section(tmp_path, capsys):
+    from cli_helpers import call
+
+    out = tmp_path / "calib"
+    result = call(capsys, "calibrate", "--report", str(out), "--n", "6000", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert "identification (identification.md)" in result.stdout
+    text = (out / "identification.md").read_text()
+    table = json.loads((out / "identification.json").read_text())
+    assert table["n_accepted"] == len(accepted_members()) and (out / "identification.png").exists()
+    assert len(table["coefficients"]) == 25 and "### Every member tried" in text
+
+
+def test_calibrate_report_without_an_ensemble_says_so(tmp_path, capsys, monkeypatch):
+    from cli_helpers import call
+
+    for name in ("population_v2.json", "joint_v1.json"):
+        (tmp_path / name).write_bytes((ROOT / "calibration" / "params" / name).read_bytes())
+    monkeypatch.setenv("SCSIM_PARAMS_DIR", str(tmp_path))
+    result = call(capsys, "calibrate", "--report", str(tmp_path / "out"), "--n", "4000", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert "no calibration ensemble" in result.stdout
+    assert not (tmp_path / "out" / "identification.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--ensemble", "2"], "--out: --ensemble needs an output directory"),
+        (["--report", "{tmp}/r", "--out", "{tmp}/x"], "--out: only --ensemble"),
+        (["--ensemble", "0", "--out", "{tmp}/x"], "--ensemble: must be an integer >= 1"),
+        (["--ensemble", "2", "--out", "{tmp}/x", "--scheduler", "tcp://h:1"], "--scheduler: only the dask"),
+    ],
+)
+def test_calibrate_ensemble_bad_arguments(tmp_path, capsys, args, fragment):
+    from cli_helpers import assert_one_line_error, call
+
+    result = call(capsys, "calibrate", *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert_one_line_error(result, fragment)
