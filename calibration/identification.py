@@ -99,11 +99,31 @@ def parsimony(manifest: dict[str, object]) -> list[dict[str, object]]:
         out.append({
             "structure": name, "description": manifest.get("structures", {}).get(name, ""),
             "n_free_parameters": members[0]["n_free_parameters"], "n_residuals": members[0]["n_residuals"],
+            "n_free_generator": members[0].get("n_free_generator"), "n_free_joint": members[0].get("n_free_joint"),
+            "n_table4_targets": members[0].get("n_table4_targets"),
             "tried": len(members), "accepted": len(accepted),
             "median_cost": float(np.median([m["cost"] for m in members])),
             "point_target_cost": float(point[0]) if point else None,
         })  # fmt: skip
     return out
+
+
+def parsimony_table(rows: list[dict[str, object]]) -> list[str]:
+    """Free parameters against targets, and fit, by structure (lines)."""
+    lines = [
+        "| structure | free parameters (generator + joint) | residuals (Table 4 cells + approval shares + generator "
+        "targets + gender-gap bounds) | members tried | accepted | median cost | point-target cost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        table4 = r.get("n_table4_targets")
+        split = f" ({table4} + 5 + {r['n_residuals'] - table4 - 7} + 2)" if isinstance(table4, int) else ""
+        free = f" ({r['n_free_generator']} + {r['n_free_joint']})" if r.get("n_free_generator") is not None else ""
+        lines.append(
+            f"| `{r['structure']}`: {r['description']} | {r['n_free_parameters']}{free} | {r['n_residuals']}{split} | "
+            f"{r['tried']} | {r['accepted']} | {r['median_cost']:.1f} | {_num(r['point_target_cost'])} |"
+        )
+    return [*lines, ""]
 
 
 def parsimony_sentence(rows: list[dict[str, object]]) -> str:
@@ -174,7 +194,7 @@ def markdown(table: dict[str, object]) -> list[str]:
             f"{r['member_min']:+.3f} to {r['member_max']:+.3f} | {r['between_member_sd']:.3f} | {r['ratio']:.2f} | "
             f"{'yes' if r['pinned'] else '**no**'} | {corr} |"
         )
-    lines += ["", "### Parsimony", "", parsimony_sentence(table["parsimony"]), ""]
+    lines += ["", "### Parsimony", "", *parsimony_table(table["parsimony"]), parsimony_sentence(table["parsimony"]), ""]
     lines += members_markdown(table["members"])
     return lines
 
