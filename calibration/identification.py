@@ -204,15 +204,17 @@ def members_markdown(members: list[dict[str, object]]) -> list[str]:
     lines = [
         "### Every member tried",
         "",
-        "| member | structure | targets | cost | converged | within 1 SE (own targets / published) | within 2 SE | "
+        "| member | structure | targets | cost | converged | within 1 unit of published (unit) / 1 SE of own targets "
+        "| within 2 units | "
         "A4 max gap | approval max gap (pp) | qualitative met | accepted | reasons |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in members:
         lines.append(
             f"| {m['index']} | {m['structure']} | {'point' if m['point_targets'] else 'bootstrap'} | {m['cost']:.1f} | "
-            f"{'yes' if m['converged'] else 'no'} ({m['iterations']} it.) | {m['within_1se']:.0%} / "
-            f"{m['within_1se_of_published']:.0%} | {m['within_2se']:.0%} | {m['a4_max_gap']:.3f} | "
+            f"{'yes' if m['converged'] else 'no'} ({m['iterations']} it.) | {m['within_1se']:.0%} "
+            f"({m['unit_se']:.3g} SE) / {m['within_1se_own_targets']:.0%} | {m['within_2se']:.0%} | "
+            f"{m['a4_max_gap']:.3f} | "
             f"{m['approval_max_gap_pp']:.2f} | {m['qualitative_met']} of {m['qualitative_total']} | "
             f"{'yes' if m['accepted'] else '**no**'} | {'; '.join(m['reasons']) or '-'} |"
         )

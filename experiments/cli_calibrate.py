@@ -14,6 +14,8 @@ from sim.errors import UserError
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     # --seed and --n default per mode: each mode's own defaults.
+    if args.recheck and args.ensemble is None:
+        raise UserError("--recheck: applies to --ensemble only")
     if args.out is not None and args.ensemble is None:
         raise UserError("--out: only --ensemble takes an output directory (--report takes its own)")
     if args.ensemble is not None:
@@ -68,7 +70,7 @@ def write_identification_if_present(out: Path) -> dict[str, object] | None:
 
 
 def calibrate_ensemble(args: argparse.Namespace) -> int:
-    from experiments.ensemble_run import EnsembleSettings, run_ensemble
+    from experiments.ensemble_run import EnsembleSettings, recheck_ensemble, run_ensemble
 
     if args.out is None:
         raise UserError("--out: --ensemble needs an output directory (--out DIR)")
@@ -84,7 +86,10 @@ def calibrate_ensemble(args: argparse.Namespace) -> int:
         refit_n=args.refit_n,
     )
     check_memory(max(settings.reference_n, settings.check_n), "calibrate_report")
-    manifest = run_ensemble(args.ensemble, args.out, settings, args.backend, args.workers, args.scheduler)
+    if args.recheck:
+        manifest = recheck_ensemble(args.ensemble, args.out, settings, args.backend, args.workers, args.scheduler)
+    else:
+        manifest = run_ensemble(args.ensemble, args.out, settings, args.backend, args.workers, args.scheduler)
     accepted = [m["index"] for m in manifest["members"] if m["accepted"]]
     print(
         f"ensemble in {args.out}: {len(manifest['members'])} members, {len(accepted)} accepted "
@@ -137,6 +142,11 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
         "--iterations", type=positive_int("--iterations"), default=None, help="LM iterations (refit 15, ensemble 12)"
     )
     calibrate.add_argument("--out", default=None, help="ensemble: output directory (re-running resumes)")
+    calibrate.add_argument(
+        "--recheck",
+        action="store_true",
+        help="ensemble: re-run the acceptance checks of the members stored in --out (their fits are kept)",
+    )
     calibrate.add_argument("--backend", choices=("serial", "processes", "dask"), default="processes")
     calibrate.add_argument("--workers", type=positive_int("--workers"), default=None, help="default: up to 2")
     calibrate.add_argument("--scheduler", default=None, help="dask: address of an existing scheduler")
