@@ -44,6 +44,7 @@ PLAIN_NAMES = {
     "quality_of_life": "function: quality of life",
 }  # fmt: skip
 PINNED_RATIO = 1.0
+MIN_MEMBERS = 3
 
 
 def identification_table(shipped: JointParams | None = None, root: Path | None = None) -> dict[str, object]:
@@ -59,10 +60,16 @@ def identification_table(shipped: JointParams | None = None, root: Path | None =
     cost = np.array([fits[i]["cost"] for i in accepted])
     structure = [fits[i]["spec"]["structure"] for i in accepted]
     se = np.sqrt(np.diag(np.asarray(shipped.covariance)))[: len(JOINT_TERMS)]
+    tried = [m["index"] for m in manifest["members"]]
+    every = np.array(
+        [[JointParams.load(member_dir(i, root) / JOINT_FILE).coefficients[t] for t in JOINT_TERMS] for i in tried]
+    )
     rows = []
     for j, term in enumerate(JOINT_TERMS):
         column = values[:, j] if len(accepted) else np.array([])
-        spread = float(column.std(ddof=1)) if column.size > 1 else float("nan")
+        # Fewer than three members cannot tell a spread from chance: no verdict then.
+        spread = float(column.std(ddof=1)) if column.size >= MIN_MEMBERS else None
+        spread_tried = float(every[:, j].std(ddof=1)) if len(tried) >= MIN_MEMBERS else None
         correlation = float(np.corrcoef(column, cost)[0, 1]) if column.size > 2 and column.std() > 0 else None
         by_structure = {s: float(column[[k for k, x in enumerate(structure) if x == s]].mean())
                         for s in sorted(set(structure))}  # fmt: skip
@@ -71,8 +78,11 @@ def identification_table(shipped: JointParams | None = None, root: Path | None =
             "delta_se": float(se[j]), "member_mean": float(column.mean()) if column.size else None,
             "member_min": float(column.min()) if column.size else None,
             "member_max": float(column.max()) if column.size else None,
-            "between_member_sd": spread, "ratio": spread / float(se[j]),
-            "pinned": bool(spread <= PINNED_RATIO * se[j]), "correlation_with_cost": correlation,
+            "between_member_sd": spread, "ratio": None if spread is None else spread / float(se[j]),
+            "pinned": None if spread is None else bool(spread <= PINNED_RATIO * se[j]),
+            "correlation_with_cost": correlation,
+            "all_tried_sd": spread_tried,
+            "all_tried_ratio": None if spread_tried is None else spread_tried / float(se[j]),
             "mean_by_structure": by_structure,
         })  # fmt: skip
     return {
@@ -149,8 +159,8 @@ def parsimony_sentence(rows: list[dict[str, object]]) -> str:
     return f"The smaller structure does not fit as well: {figures}. The larger one is kept."
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
+def _num(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def plot_identification(table: dict[str, object]) -> Figure:
@@ -162,7 +172,7 @@ def plot_identification(table: dict[str, object]) -> Figure:
     for index, coefficients in table["member_values"].items():
         x = [(coefficients[r["term"]] - r["shipped"]) / r["delta_se"] for r in rows]
         ax.scatter(x, y, s=14, alpha=0.7, label=f"member {index}")
-    ax.set_yticks(y, [f"{r['plain']}{'' if r['pinned'] else ' *'}" for r in rows], fontsize=8)
+    ax.set_yticks(y, [f"{r['plain']}{' *' if r['pinned'] is False else ''}" for r in rows], fontsize=8)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("member − shipped, in delta-method SEs (* not pinned: spread > 1 SE)")
     ax.set_title(f"Joint coefficients across {table['n_accepted']} accepted calibrations")
@@ -174,25 +184,38 @@ def plot_identification(table: dict[str, object]) -> Figure:
 def markdown(table: dict[str, object]) -> list[str]:
     """The identification section of the report (lines), generated from the table."""
     rows = table["coefficients"]
-    loose = [r["plain"] for r in rows if not r["pinned"]]
+    loose = [r["plain"] for r in rows if r["pinned"] is False]
+    head = (
+        f"{table['n_accepted']} accepted of {table['n_members_tried']} members tried. Pinned: {table['pinned_rule']}."
+    )
+    if any(r["pinned"] is None for r in rows):
+        verdict = (
+            f"With fewer than {MIN_MEMBERS} accepted members no coefficient can be classified; the last columns "
+            "show the spread over every member tried, accepted or not, as a first look only."
+        )
+    else:
+        verdict = (
+            f"{len(rows) - len(loose)} of {len(rows)} coefficients are pinned. Not pinned: "
+            + (", ".join(loose) if loose else "none")
+            + "."
+        )
     lines = [
         "## Identification: which joint coefficients the tables pin down",
         "",
-        f"{table['n_accepted']} accepted of {table['n_members_tried']} members tried. Pinned: "
-        f"{table['pinned_rule']}. {len(rows) - len(loose)} of {len(rows)} coefficients are pinned.",
+        f"{head} {verdict}",
         "",
-        "Not pinned: " + (", ".join(loose) if loose else "none") + ".",
-        "",
-        "| coefficient | shipped | delta-method SE | members (min to max) | between-member SD | SD / SE | pinned | "
-        "corr. with cost |",
-        "|---|---|---|---|---|---|---|---|",
+        "| coefficient | shipped | delta-method SE | accepted members (min to max) | between-member SD | SD / SE | "
+        "pinned | corr. with cost | SD over all members tried | its SD / SE |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         corr = "n/a" if r["correlation_with_cost"] is None else f"{r['correlation_with_cost']:+.2f}"
+        span = "n/a" if r["member_min"] is None else f"{r['member_min']:+.3f} to {r['member_max']:+.3f}"
+        pinned = "n/a" if r["pinned"] is None else ("yes" if r["pinned"] else "**no**")
         lines.append(
-            f"| {r['plain']} (`{r['term']}`) | {r['shipped']:+.3f} | {r['delta_se']:.3f} | "
-            f"{r['member_min']:+.3f} to {r['member_max']:+.3f} | {r['between_member_sd']:.3f} | {r['ratio']:.2f} | "
-            f"{'yes' if r['pinned'] else '**no**'} | {corr} |"
+            f"| {r['plain']} (`{r['term']}`) | {r['shipped']:+.3f} | {r['delta_se']:.3f} | {span} | "
+            f"{_num(r['between_member_sd'], 3)} | {_num(r['ratio'], 2)} | {pinned} | {corr} | "
+            f"{_num(r['all_tried_sd'], 3)} | {_num(r['all_tried_ratio'], 2)} |"
         )
     lines += ["", "### Parsimony", "", *parsimony_table(table["parsimony"]), parsimony_sentence(table["parsimony"]), ""]
     lines += members_markdown(table["members"])

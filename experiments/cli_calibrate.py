@@ -51,11 +51,13 @@ def calibrate_report(report_dir: str, n: int, seed: int) -> int:
     if identification is None:
         print("  identification: no calibration ensemble in the parameter directory, section skipped")
     else:
-        pinned = sum(row["pinned"] for row in identification["coefficients"])
-        print(
-            f"  identification (identification.md): {identification['n_accepted']} accepted members; "
-            f"{pinned} of {len(identification['coefficients'])} joint coefficients pinned by the tables"
+        verdicts = [row["pinned"] for row in identification["coefficients"]]
+        pinned = (
+            "too few accepted members to classify the coefficients"
+            if None in verdicts
+            else f"{sum(verdicts)} of {len(verdicts)} joint coefficients pinned by the tables"
         )
+        print(f"  identification (identification.md): {identification['n_accepted']} accepted members; {pinned}")
     return 0
 
 

@@ -196,6 +196,10 @@ def fake_ensemble(root: Path, shifts: dict[str, list[float]], structures: list[s
                 "n_residuals": 232,
             }
         )
+    rejected = root / "ensemble" / f"member_{len(structures):02d}"
+    rejected.mkdir()
+    shipped.save(rejected / "joint_v1.json")
+    generator.save(rejected / "population_v2.json")
     members.append(
         {
             **FIGURES,
@@ -224,7 +228,7 @@ def test_identification_classifies_each_coefficient_by_its_spread(tmp_path, monk
     table = identification_table()
     rows = {r["term"]: r for r in table["coefficients"]}
     assert table["n_accepted"] == 6 and table["n_members_tried"] == 7
-    assert not rows["disadvantages"]["pinned"] and rows["disadvantages"]["ratio"] > 2
+    assert rows["disadvantages"]["pinned"] is False and rows["disadvantages"]["ratio"] > 2
     assert rows["male"]["pinned"] and 0.4 < rows["male"]["ratio"] < 0.7
     assert rows["age"]["pinned"] and rows["age"]["between_member_sd"] < 1e-9
     # Members' cost rises with index; disadvantages does not move with it in this construction, male neither.
@@ -232,6 +236,21 @@ def test_identification_classifies_each_coefficient_by_its_spread(tmp_path, monk
     text = "\n".join(markdown(table))
     assert "Not pinned: having disadvantages." in text
     assert "| 6 | simple | bootstrap | 99.0 |" in text and "refits: x" in text
+
+
+def test_identification_gives_no_verdict_with_too_few_accepted_members(tmp_path, monkeypatch):
+    from calibration.identification import identification_table, markdown
+
+    fake_ensemble(tmp_path, {"disadvantages": [-3, 3]}, ["cross_loaded", "simple"])
+    monkeypatch.setenv("SCSIM_PARAMS_DIR", str(tmp_path))
+    for name in ("population_v2.json", "joint_v1.json"):
+        (tmp_path / name).write_bytes((ROOT / "calibration" / "params" / name).read_bytes())
+    table = identification_table()
+    assert all(r["pinned"] is None and r["ratio"] is None for r in table["coefficients"])
+    # Three members were tried (one rejected): the spread over all of them is shown, labelled as such.
+    disadvantages = next(r for r in table["coefficients"] if r["term"] == "disadvantages")
+    assert disadvantages["all_tried_ratio"] > 2
+    assert "no coefficient can be classified" in "\n".join(markdown(table))
 
 
 def test_parsimony_sentence_follows_the_figures():
