@@ -22,7 +22,7 @@ them for the manifest and the README):
    one within 1.5 pp; the weighted approval distribution within 1 pp of Table A2;
    weighted age mean within 0.3 and SD within 0.5 of Table A3.
 5. **Qualitative** (``calibration.qualitative``): every criterion met, except one
-   that conflicts with the published coefficients the member reproduces
+   that conflicts with the Table 4 coefficients the member is fitted to
    (``conflict_with_table4``); that one is reported with the reason, not required.
 """
 
@@ -57,31 +57,35 @@ ACCEPTANCE_RULE = [
     f"every Table A4 tolerance within {A4_LIMIT} of the member's target",
     "every Table A2 cell within tolerance (weighted 1 pp, Sesame 1.5 pp; unweighted 1.5 pp); weighted approval "
     f"within {APPROVAL_LIMIT_PP} pp; weighted age mean within {AGE_MEAN_LIMIT} and SD within {AGE_SD_LIMIT} of A3",
-    "every qualitative criterion of Section 4 met, except one in conflict with the published coefficients the "
-    "member reproduces (reported with the reason)",
+    "every qualitative criterion of Section 4 met, except one in conflict with the Table 4 coefficients the "
+    "member is fitted to (reported with the reason)",
 ]
 
 
-def conflict_with_table4(criterion: str, refits: dict[tuple[int, str], float], shares: list[float]) -> str | None:
-    """Why a missed qualitative criterion cannot be met by a member that fits Table 4, or None.
+def conflict_with_table4(criterion: str, targets: dict[tuple[int, str], float], shares: list[float]) -> str | None:
+    """Why a missed qualitative criterion cannot be met by a member fitted to Table 4, or None.
 
     The education statement puts the lowest approval among the low-educated.
     Only its "low below none" part can conflict with Table 4: Models 1 and 2
     publish low education *above* the no-education base (edu_2 = +0.653 and
-    +1.076). If the member's own refits reproduce that positive sign, and the
+    +1.076). A member whose targets for those two cells are positive (the
+    published values, or a bootstrap draw of them that keeps their sign) is
+    asked to reproduce low above none. If only "low below none" fails and the
     rest of the statement holds (high education highest, low below medium and
-    high), the miss is the published coefficients', not the member's.
+    high), the miss is the published coefficients', not the member's. The
+    member's own refits of these cells are not used: with 1.3% of the sample in
+    the base group they sit near zero and their sign is noise.
     """
     if criterion != EDUCATION:
         return None
     none, low, medium, high = shares
     rest_holds = high > max(none, low, medium) and low < min(medium, high)
-    edu_2 = [refits.get((model, "edu_2"), np.nan) for model in (1, 2)]
+    edu_2 = [targets.get((model, "edu_2"), np.nan) for model in (1, 2)]
     if rest_holds and low >= none and all(v > 0 for v in edu_2):
         return (
             f"only 'low below none' fails (none {100 * none:.1f}%, low {100 * low:.1f}%); Models 1 and 2 publish "
-            f"low education above the no-education base (edu_2 +0.653, +1.076) and this member's refits agree "
-            f"({edu_2[0]:+.3f}, {edu_2[1]:+.3f}). The no-education group is about 1.3% of the weighted sample "
+            f"low education above the no-education base (edu_2 +0.653, +1.076) and this member was fitted to "
+            f"{edu_2[0]:+.3f} and {edu_2[1]:+.3f}. The no-education group is about 1.3% of the weighted sample "
             "(about 29 of 2,209 respondents)"
         )
     return None
@@ -108,7 +112,6 @@ def check_member(
     unit = 1.0 if record["spec"]["point_targets"] else BOOTSTRAP_UNIT
     refits = summarise(frame.assign(z=(frame["refit"] - frame["published"]) / (unit * frame["se"])))["coefficients"]
     refits["unit_se"] = unit
-    refit_values = {(int(r.model), str(r.term)): float(r.refit) for r in frame.itertuples()}
     model = joint.model()
     sample = generate_sample(check_n, seed, ApprovalRule(primary=model, fallback=model), generator)
     marginals = marginals_table(sample)
@@ -157,7 +160,7 @@ def check_member(
         reasons.append(f"age: weighted mean {age_mean:.2f}, SD {age_sd:.2f} (A3: {age_target[0]}, {age_target[1]})")
     qualitative_rows = []
     for criterion in criteria:
-        excuse = None if criterion.passed else conflict_with_table4(criterion.name, refit_values, education)
+        excuse = None if criterion.passed else conflict_with_table4(criterion.name, targets, education)
         if not criterion.passed and excuse is None:
             reasons.append(f"qualitative: {criterion.name} missed ({criterion.measured})")
         qualitative_rows.append({**criterion.as_dict(), "exempt_reason": excuse})

@@ -68,15 +68,15 @@ def test_tolerance_standard_errors_are_positive_and_plausible(probe_columns):
 
 
 def test_education_exemption_only_for_a_conflict_with_table4():
-    reproduced = {(1, "edu_2"): 0.3, (2, "edu_2"): 0.2}
+    fitted_to = {(1, "edu_2"): 0.653, (2, "edu_2"): 1.076}
     shares = [0.50, 0.56, 0.75, 0.85]  # none, low, medium, high: only "low below none" fails
-    reason = conflict_with_table4("education_highest_top_lowest_low", reproduced, shares)
+    reason = conflict_with_table4("education_highest_top_lowest_low", fitted_to, shares)
     assert reason is not None and "edu_2" in reason
-    # Not exempt when the member's refits contradict the published sign, when another part fails,
+    # Not exempt for a member fitted to a negative low-vs-none effect, when another part fails,
     # or for any other criterion.
-    assert conflict_with_table4("education_highest_top_lowest_low", {**reproduced, (2, "edu_2"): -0.1}, shares) is None
-    assert conflict_with_table4("education_highest_top_lowest_low", reproduced, [0.5, 0.56, 0.9, 0.85]) is None
-    assert conflict_with_table4("men_slightly_more", reproduced, shares) is None
+    assert conflict_with_table4("education_highest_top_lowest_low", {**fitted_to, (2, "edu_2"): -0.1}, shares) is None
+    assert conflict_with_table4("education_highest_top_lowest_low", fitted_to, [0.5, 0.56, 0.9, 0.85]) is None
+    assert conflict_with_table4("men_slightly_more", fitted_to, shares) is None
 
 
 @pytest.mark.parametrize("text", ["", "members", "member:", "member:-1", "member:x", "Shipped", "member:12345"])
