@@ -30,7 +30,7 @@ from calibration.joint import JointParams
 from calibration.parameter_files import JOINT_FILE, POPULATION_FILE, params_path
 from calibration.population import GeneratorParams
 from experiments.backends import make_backend
-from experiments.outputs import DirectoryLock, OutputError
+from experiments.outputs import OutputError, locked_directory
 from experiments.store import atomic_write
 
 SHIPPED = "cross_loaded"  # the structure of the single shipped calibration
@@ -89,16 +89,7 @@ class EnsembleStore:
     """The ensemble's directory, locked while open."""
 
     def __init__(self, out: str, settings: EnsembleSettings, field: str = "--out") -> None:
-        if not out:
-            raise OutputError(f"{field}: must not be empty; give a directory")
-        self.root = Path(out).resolve()
-        if self.root.exists() and not self.root.is_dir():
-            raise OutputError(f"{field}: {out} exists and is not a directory")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"{field}: cannot create {out}: {err.strerror or err}") from None
-        self.lock = DirectoryLock.acquire(self.root, out, field)
+        self.root, self.lock = locked_directory(out, field)
         try:
             self._claim(settings, out, field)
             for entry in self.root.iterdir():
@@ -188,6 +179,12 @@ class EnsembleStore:
         self.lock.release()
 
 
+def open_store(out: str, settings: EnsembleSettings | None) -> tuple[EnsembleSettings, EnsembleStore]:
+    """The settings completed with the warm start's fingerprint, and the store in ``out`` opened with them."""
+    settings = EnsembleSettings(**{**(settings or EnsembleSettings()).as_dict(), "start": start_fingerprint()})
+    return settings, EnsembleStore(out, settings)
+
+
 def run_ensemble(
     k: int,
     out: str,
@@ -198,9 +195,7 @@ def run_ensemble(
     progress: bool = True,
 ) -> dict[str, object]:
     """Build (or finish) the first ``k`` members of the ensemble in ``out``; returns the manifest."""
-    settings = settings or EnsembleSettings()
-    settings = EnsembleSettings(**{**settings.as_dict(), "start": start_fingerprint()})
-    store = EnsembleStore(out, settings)
+    settings, store = open_store(out, settings)
     try:
         specs = member_specs(k, settings.root_seed)
         todo = [spec for spec in specs if spec.index not in store.done()]
@@ -274,9 +269,7 @@ def recheck_ensemble(
     scheduler: str | None = None,
 ) -> dict[str, object]:
     """Re-run the acceptance checks of every stored member (after the rule changed); fits are not recomputed."""
-    settings = settings or EnsembleSettings()
-    settings = EnsembleSettings(**{**settings.as_dict(), "start": start_fingerprint()})
-    store = EnsembleStore(out, settings)
+    settings, store = open_store(out, settings)
     try:
         runner = make_backend(backend, workers, scheduler)
         try:

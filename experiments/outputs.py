@@ -144,6 +144,24 @@ def _remove_empty(created: list[Path]) -> None:
             directory.rmdir()
 
 
+def locked_directory(out: str, field: str = "--out") -> tuple[Path, DirectoryLock]:
+    """``out`` created if missing and locked for one writer: (its resolved path, the lock).
+
+    For stores that fill a directory over several runs (sweeps, the calibration
+    ensemble) rather than swapping it in whole like ``output_directory``.
+    """
+    if not out:
+        raise OutputError(f"{field}: must not be empty; give a directory")
+    root = Path(out).resolve()
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"{field}: {out} exists and is not a directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{field}: cannot create {out}: {err.strerror or err}") from None
+    return root, DirectoryLock.acquire(root, out, field)
+
+
 class DirectoryLock:
     """An exclusive ``flock`` on ``.<name>.lock`` beside ``--out``; the kernel drops it when the process dies."""
 

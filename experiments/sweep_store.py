@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.outputs import DirectoryLock, OutputError
+from experiments.outputs import OutputError, locked_directory
 from experiments.store import atomic_write, git_revision, package_version
 from experiments.sweep import Sweep
 from experiments.sweep_design import Design
@@ -50,17 +50,8 @@ class SweepStore:
     """A sweep's directory, locked for as long as the store is open."""
 
     def __init__(self, out: str, sweep: Sweep, design: Design, field: str = "--out") -> None:
-        if not out:
-            raise OutputError(f"{field}: must not be empty; give a directory")
-        self.root = Path(out).resolve()
+        self.root, self.lock = locked_directory(out, field)
         self.field = field
-        if self.root.exists() and not self.root.is_dir():
-            raise OutputError(f"{field}: {out} exists and is not a directory")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"{field}: cannot create {out}: {err.strerror or err}") from None
-        self.lock = DirectoryLock.acquire(self.root, out, field)
         try:
             self.runs = self.root / "runs"
             self.key = fingerprint(sweep, design)
