@@ -87,6 +87,23 @@ def male_effect(model: ApprovalModel, covariates: Mapping[str, np.ndarray], weig
     return float(np.average((shares[0] - shares[1])[inside], weights=weights[inside]))
 
 
+def gender_gap_limit(
+    covariates: Mapping[str, np.ndarray], weights: np.ndarray, men: float, women: float, survey_n: int | None = None
+) -> float:
+    """The largest men–women gap in the share approving that is still "slightly" (module docstring).
+
+    Model 1's conditional male effect on this sample, plus the 95% margin of the
+    gap between shares ``men`` and ``women`` at the survey's N and the sample's
+    weighted gender split.
+    """
+    survey_n = survey_n or paper.sample_size()
+    w = np.asarray(weights, dtype=float)
+    male = np.asarray(covariates["male"]) == 1
+    female_share = 1 - float(np.average(male, weights=w))
+    effect = male_effect(load_models()["model1"], covariates, w)
+    return effect + _margin(np.array([men, women]), survey_n * np.array([1 - female_share, female_share]))
+
+
 def check(columns: Mapping[str, np.ndarray], weights: np.ndarray, survey_n: int | None = None) -> list[Criterion]:
     """Every qualitative criterion on a weighted sample (``columns`` as ``SyntheticSample.columns``)."""
     survey_n = survey_n or paper.sample_size()
@@ -122,7 +139,7 @@ def check(columns: Mapping[str, np.ndarray], weights: np.ndarray, survey_n: int 
     men, women = _share(approve, w, male), _share(approve, w, ~male)
     female_share = 1 - float(np.average(male, weights=w))
     effect = male_effect(load_models()["model1"], cov, w)
-    gap_limit = effect + _margin(np.array([men, women]), survey_n * np.array([1 - female_share, female_share]))
+    gap_limit = gender_gap_limit(cov, w, men, women, survey_n)
     out.append(Criterion(
         "men_slightly_more", "men are slightly more positive than women",
         f"0 < men − women ≤ {_pp(gap_limit)} pp (Model 1's conditional male effect {_pp(effect)} pp "

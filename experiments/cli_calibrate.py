@@ -83,7 +83,7 @@ def calibrate_ensemble(args: argparse.Namespace) -> int:
         root_seed=defaults.root_seed if args.seed is None else args.seed,
         n=defaults.n if args.n is None else args.n,
         iterations=defaults.iterations if args.iterations is None else args.iterations,
-        reference_n=args.reference_n,
+        reference_n=defaults.reference_n if args.reference_n is None else args.reference_n,
         check_n=args.check_n,
         refit_n=args.refit_n,
     )
@@ -141,7 +141,7 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
         "--seed", type=seed_int, default=None, help="report: default 7; refit: 20180401; ensemble: root seed 20180405"
     )
     calibrate.add_argument(
-        "--iterations", type=positive_int("--iterations"), default=None, help="LM iterations (refit 15, ensemble 12)"
+        "--iterations", type=positive_int("--iterations"), default=None, help="LM iterations (refit 15, ensemble 16)"
     )
     calibrate.add_argument("--out", default=None, help="ensemble: output directory (re-running resumes)")
     calibrate.add_argument(
@@ -153,7 +153,7 @@ def add_calibrate_parser(sub: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--workers", type=positive_int("--workers"), default=None, help="default: up to 2")
     calibrate.add_argument("--scheduler", default=None, help="dask: address of an existing scheduler")
     calibrate.add_argument(
-        "--reference-n", type=positive_int("--reference-n"), default=400_000, help="ensemble: thresholds' draw"
+        "--reference-n", type=positive_int("--reference-n"), default=None, help="ensemble: thresholds' draw (1,000,000)"
     )
     calibrate.add_argument(
         "--check-n", type=positive_int("--check-n"), default=200_000, help="ensemble: N of the A2/qualitative checks"

@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from calibration.ensemble import STRUCTURES, MemberSpec, fit_member, member_specs
+from calibration.ensemble import GAP_SCALE, STRUCTURES, MemberSpec, fit_member, member_specs
 from calibration.ensemble_checks import ACCEPTANCE_RULE, RTOL, check_member
 from calibration.ensemble_files import FIT_FILE, MANIFEST_FILE, member_dir
 from calibration.joint import JointParams
@@ -46,11 +46,12 @@ class EnsembleSettings:
 
     root_seed: int = 20180405
     n: int = 40_000
-    iterations: int = 12
-    reference_n: int = 400_000
+    iterations: int = 16
+    reference_n: int = 1_000_000
     check_n: int = 200_000
     refit_n: int = 50_000
     rtol: float = RTOL
+    gap_scale: float = GAP_SCALE
     start: str = ""  # sha256 of the warm start's two parameter files
 
     def as_dict(self) -> dict[str, object]:
@@ -71,7 +72,10 @@ def build_member(task: tuple[MemberSpec, EnsembleSettings, str]) -> dict[str, ob
     started = time.perf_counter()
     generator = GeneratorParams.load(Path(start_dir) / POPULATION_FILE)
     joint = JointParams.load(Path(start_dir) / JOINT_FILE)
-    fit = fit_member(spec, generator, joint, settings.n, settings.iterations, settings.reference_n, rtol=settings.rtol)
+    fit = fit_member(
+        spec, generator, joint, settings.n, settings.iterations, settings.reference_n,
+        rtol=settings.rtol, gap_scale=settings.gap_scale,
+    )  # fmt: skip
     checks = check_member(fit.generator, fit.joint, fit.record, settings.check_n, settings.refit_n)
     runtime = fit.record.pop("runtime_seconds")
     fit.generator.meta.pop("runtime_seconds", None)
