@@ -343,13 +343,14 @@ def test_ctrl_c_during_a_run_prints_one_line_and_keeps_out(tmp_path):
     errors = tmp_path / "stderr.txt"
     with errors.open("w") as stderr:
         process = subprocess.Popen(
-            [*SCSIM, "run", "baseline", "--out", str(out), "--n", "20000", "--months", "12", "--replications", "2"],
+            # Long enough (about 20 s) that the signal cannot arrive after the run has finished on a fast machine.
+            [*SCSIM, "run", "baseline", "--out", str(out), "--n", "20000", "--months", "240", "--replications", "4"],
             stdout=subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
         try:
             assert wait_until(lambda: "baseline:" in errors.read_text(), timeout=20), errors.read_text()
             process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=10) == 130
+            assert process.wait(timeout=10) == 130, errors.read_text()
         finally:
             process.kill()
     text = errors.read_text()
@@ -359,9 +360,9 @@ def test_ctrl_c_during_a_run_prints_one_line_and_keeps_out(tmp_path):
 
 
 def start_forecast(out: Path, stderr) -> tuple[subprocess.Popen, set[int]]:
-    """A forecast in its own process group, once its worker processes run."""
+    """A forecast in its own process group, once its worker processes run (about 30 s of runs remain)."""
     process = subprocess.Popen(
-        [*SCSIM, "forecast", "--out", str(out), "--n", "3000", "--months", "13", "--replications", "4",
+        [*SCSIM, "forecast", "--out", str(out), "--n", "3000", "--months", "13", "--replications", "40",
          "--calibration", "shipped"],
         stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
     )  # fmt: skip
@@ -403,7 +404,7 @@ def test_ctrl_c_during_a_forecast_stops_it_and_its_workers(tmp_path):
         process, workers = start_forecast(out, stderr)
         try:
             os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-            assert process.wait(timeout=10) == 130
+            assert process.wait(timeout=10) == 130, errors.read_text()
         finally:
             process.kill()
     assert wait_until(lambda: all(gone(pid) for pid in workers), timeout=5)
