@@ -8,7 +8,7 @@ from pathlib import Path
 from experiments.cli_types import check_writable_dir, positive_int, seed_int
 from experiments.outputs import output_directory
 from experiments.resources import check_memory
-from experiments.store import atomic_write
+from experiments.store import atomic_write_all
 from sim.errors import UserError
 
 
@@ -117,8 +117,8 @@ def calibrate_refit(directory: Path, seed: int, iterations: int) -> int:
     generator, joint = calibrate_all(generator, joint, seed=seed + 2, iterations=2 * iterations)
     print("stage 5/5: government-pilot score weight loading at N = 1,000,000", flush=True)
     generator = polish_small_branch(generator, "gov_relative_score", seed=seed + 3)
-    atomic_write(directory / "population_v2.json", generator.save)
-    atomic_write(directory / PARAMS_FILE.name, joint.save)
+    # Together: a generator and a joint model were fitted as a pair, and neither is valid with the other's old file.
+    atomic_write_all([(directory / "population_v2.json", generator.save), (directory / PARAMS_FILE.name, joint.save)])
     print(f"wrote {directory}/population_v2.json and {directory}/{PARAMS_FILE.name}")
     return 0
 

@@ -282,7 +282,7 @@ def _commit(staging: Path, target: Path, kind: str, shown: str, field: str) -> N
         _check_replaceable(target, shown, field)
     except OSError as err:
         raise OutputError(f"{field}: cannot write {shown}: {err.strerror or err}") from None
-    with _sigint_ignored():
+    with sigint_ignored():
         try:
             old = _swap(staging, target)
         except OSError as err:
@@ -335,7 +335,7 @@ def _fsync(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
+def sigint_ignored() -> Iterator[None]:
     """Ignore Ctrl-C while the sets are swapped: once the swap starts, the new set is the result."""
     # (getsignal is None for a handler installed outside Python, which could not be put back.)
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:

@@ -111,6 +111,37 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.remove(tmp)
 
 
+def atomic_write_all(writes: list[tuple[Path, Callable[[Path], None]]]) -> None:
+    """Replace several files together: each is written and flushed beside its target before any is renamed.
+
+    An error or Ctrl-C while writing leaves every target as it was; the renames
+    then run back to back with Ctrl-C ignored, so a pair fitted together (the
+    generator and the joint model) is never left half replaced by an interrupt.
+    """
+    from experiments.outputs import sigint_ignored
+
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, write in writes:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            staged.append((tmp, path))
+            write(Path(tmp))
+            os.chmod(tmp, 0o666 & ~_umask())
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        with sigint_ignored():
+            for tmp, path in staged:
+                os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
 def write_results(results, out: Path) -> None:
     """Write ``trajectory.parquet``, ``manifest.json`` and ``trajectory.png`` into ``out``."""
     # Imported here, not at the top: the command line imports this module at start-up.

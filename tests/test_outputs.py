@@ -17,7 +17,7 @@ from process_helpers import gone, wait_until
 import experiments.outputs as outputs
 from experiments.cli import INTERRUPTED, main
 from experiments.outputs import MARKER, output_directory
-from experiments.store import git_revision
+from experiments.store import atomic_write_all, git_revision
 from sim.errors import UserError
 
 SCSIM = [sys.executable, "-m", "experiments.cli"]
@@ -244,6 +244,27 @@ def test_ctrl_c_in_process_keeps_the_set_even_when_python_wraps_it(tmp_path, cap
         assert main(["run", "baseline", "--out", str(out), *SMALL_RUN]) == 130
         assert one_error_line(capsys) == f"scsim: {INTERRUPTED}"
         assert snapshot(out) == before and leftovers(out) == []
+
+
+@pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()])
+def test_files_replaced_together_stay_as_they_were_when_one_write_fails(tmp_path, failure):
+    first, second = tmp_path / "population_v2.json", tmp_path / "joint_v1.json"
+    first.write_text("old generator")
+    second.write_text("old joint")
+
+    def fails(path):
+        Path(path).write_text("half")
+        raise failure
+
+    with pytest.raises(type(failure)):
+        atomic_write_all([(first, lambda p: Path(p).write_text("new generator")), (second, fails)])
+    assert (first.read_text(), second.read_text()) == ("old generator", "old joint")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joint_v1.json", "population_v2.json"]
+    atomic_write_all(
+        [(first, lambda p: Path(p).write_text("new generator")), (second, lambda p: Path(p).write_text("new joint"))]
+    )
+    assert (first.read_text(), second.read_text()) == ("new generator", "new joint")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joint_v1.json", "population_v2.json"]
 
 
 def test_output_directory_rejects_an_empty_path():
