@@ -8,6 +8,7 @@ inputs; it imports nothing from ``calibration`` or ``experiments``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from time import perf_counter
 from typing import Any
@@ -80,6 +81,9 @@ class SCSEngine(mesa.Model):
         self.params.check_status_quo()
         self.horizon = self._validated_horizon(horizon)
         self.schedule = self._validated_schedule(schedule)
+        # The app's sliders change levers from the browser's thread while Play steps the model in another:
+        # without it, a change dated month m + 1 could be added just after month m + 1 read the schedule, and be lost.
+        self._schedule_lock = threading.Lock()
         self.approval_model = approval_model
         init_rng = np.random.default_rng(init_ss)
         self.state = initial_state(population, self.params, init_rng)
@@ -122,15 +126,16 @@ class SCSEngine(mesa.Model):
         Raises:
             ParameterError: An unknown lever or a value outside its range.
         """
-        month = self.steps + 1
-        validated(PolicyLevers, changes, prefix=f"month {month}")
-        # Merging into that month's last entry keeps one entry per month (a
-        # dragged slider sends many values) and applies exactly what appending would.
-        for index in reversed(range(len(self.schedule))):
-            if self.schedule[index][0] == month:
-                self.schedule[index] = (month, {**self.schedule[index][1], **changes})
-                return
-        self.schedule.append((month, dict(changes)))
+        with self._schedule_lock:
+            month = self.steps + 1
+            validated(PolicyLevers, changes, prefix=f"month {month}")
+            # Merging into that month's last entry keeps one entry per month (a
+            # dragged slider sends many values) and applies exactly what appending would.
+            for index in reversed(range(len(self.schedule))):
+                if self.schedule[index][0] == month:
+                    self.schedule[index] = (month, {**self.schedule[index][1], **changes})
+                    return
+            self.schedule.append((month, dict(changes)))
 
     def _approval(self) -> np.ndarray:
         model = self.approval_model
@@ -146,9 +151,10 @@ class SCSEngine(mesa.Model):
         return categorize(xb, self.state.approval_latent, model.cuts)
 
     def _apply_schedule(self, month: int) -> None:
-        for change_month, changes in self.schedule:
-            if change_month == month:
-                self.levers = validated(PolicyLevers, {**self.levers.model_dump(), **changes})
+        with self._schedule_lock:
+            for change_month, changes in self.schedule:
+                if change_month == month:
+                    self.levers = validated(PolicyLevers, {**self.levers.model_dump(), **changes})
 
     def step(self) -> None:
         """Advance one month (Mesa has already counted it in ``steps``)."""

@@ -121,6 +121,50 @@ def test_live_lever_changes_equal_keyword_levers():
     np.testing.assert_array_equal(live.metric_history(), keyword.metric_history())
 
 
+def test_a_slider_moved_while_play_steps_is_never_lost(monkeypatch):
+    import threading
+    import time
+
+    import sim.model
+
+    # Validation sits between reading the month and storing the change; slowed down, it leaves Play time to
+    # apply that month in between, which is the race a live slider runs.
+    checked = sim.model.validated
+
+    def slow_validated(*args, **kwargs):
+        time.sleep(0.0005)
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(sim.model, "validated", slow_validated)
+    model = SCSModel(n=300, seed=6, months=600)
+    applied: dict[int, dict] = {}
+    apply_schedule = model._apply_schedule
+
+    def recording(month):
+        apply_schedule(month)
+        applied[month] = {k: v for m, changes in model.schedule if m == month for k, v in changes.items()}
+
+    model._apply_schedule = recording
+    values = [round(0.001 * k, 3) for k in range(1, 101)]
+    moved = threading.Event()
+
+    def slider():
+        for value in values:
+            model.change_levers(blacklist_rate=value)
+        moved.set()
+
+    thread = threading.Thread(target=slider)
+    thread.start()
+    while not moved.is_set() and model.steps < 598:
+        model.step()
+    thread.join()
+    assert 2 <= model.steps < 598, "the slider did not move while the model stepped"
+    model.step()  # the month the last move was dated for
+    lost = [(m, c) for m, c in model.schedule if applied.get(m) != c]
+    assert lost == [], f"{len(lost)} of {len(model.schedule)} changes were stored after their month was applied"
+    assert model.levers.blacklist_rate == values[-1]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
