@@ -94,21 +94,7 @@ def _umask() -> int:
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write to a temporary file beside ``path`` and rename it into place (nothing half-written)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())
-        # Flushed before the rename, so a machine crash cannot leave an empty file under the final name.
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_all([(path, write)])
 
 
 def atomic_write_all(writes: list[tuple[Path, Callable[[Path], None]]]) -> None:
@@ -128,6 +114,7 @@ def atomic_write_all(writes: list[tuple[Path, Callable[[Path], None]]]) -> None:
             staged.append((tmp, path))
             write(Path(tmp))
             os.chmod(tmp, 0o666 & ~_umask())
+            # Flushed before the rename, so a machine crash cannot leave an empty file under the final name.
             fd = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(fd)
