@@ -20,7 +20,12 @@ them for the manifest and the README):
 4. **Foundation** (``tests/test_population.py``'s tolerances, N = ``check_n``):
    every weighted Table A2 cell within 1 pp (Sesame 1.5 pp) and every unweighted
    one within 1.5 pp; the weighted approval distribution within 1 pp of Table A2;
-   weighted age mean within 0.3 and SD within 0.5 of Table A3.
+   weighted age mean within 0.3 and SD within 0.5 of Table A3. They must hold on
+   two independent draws (``FOUNDATION_SEEDS``): the report's seed and the seed
+   ``scsim population`` uses by default. A member whose expected share sits
+   within sampling noise of a tolerance's edge passes one draw and fails the
+   next (of build 2's ten members accepted on one draw, four failed at seed 0),
+   and a user checking a shipped member draws at the default seed.
 5. **Qualitative** (``calibration.qualitative``): every criterion met, except one
    that conflicts with the Table 4 coefficients the member is fitted to
    (``conflict_with_table4``); that one is reported with the reason, not required.
@@ -36,7 +41,7 @@ from calibration.joint import JointParams
 from calibration.joint_report import refit_table, summarise
 from calibration.population import GeneratorParams
 from calibration.report import marginals_table
-from calibration.sample import generate_sample
+from calibration.sample import SyntheticSample, generate_sample
 from sim.approval import ApprovalRule
 
 RTOL = 5e-3
@@ -49,6 +54,7 @@ A4_LIMIT = 0.05
 APPROVAL_LIMIT_PP = 1.0
 AGE_MEAN_LIMIT, AGE_SD_LIMIT = 0.3, 0.5
 EDUCATION = "education_highest_top_lowest_low"
+POPULATION_DEFAULT_SEED = 0  # ``scsim population --seed``'s default
 ACCEPTANCE_RULE = [
     f"optimiser converged (cost fell by less than {RTOL:g} of itself, or no step lowered it)",
     f"refits on sampled outcomes: >= {WITHIN_1SE:.0%} of ok coefficients within 1 unit and 100% within 2 units of "
@@ -56,7 +62,9 @@ ACCEPTANCE_RULE = [
     "significant published coefficient keeps its sign",
     f"every Table A4 tolerance within {A4_LIMIT} of the member's target",
     "every Table A2 cell within tolerance (weighted 1 pp, Sesame 1.5 pp; unweighted 1.5 pp); weighted approval "
-    f"within {APPROVAL_LIMIT_PP} pp; weighted age mean within {AGE_MEAN_LIMIT} and SD within {AGE_SD_LIMIT} of A3",
+    f"within {APPROVAL_LIMIT_PP} pp; weighted age mean within {AGE_MEAN_LIMIT} and SD within {AGE_SD_LIMIT} of A3; "
+    f"on two independent draws of check_n (the report's seed and scsim population's default seed "
+    f"{POPULATION_DEFAULT_SEED})",
     "every qualitative criterion of Section 4 met, except one in conflict with the Table 4 coefficients the "
     "member is fitted to (reported with the reason)",
 ]
@@ -97,6 +105,46 @@ def _education_shares(columns: dict[str, np.ndarray], weights: np.ndarray) -> li
             for k in (1, 2, 3, 4)]  # fmt: skip
 
 
+def foundation(sample: SyntheticSample, seed: int) -> tuple[list[str], dict[str, object]]:
+    """The foundation's tolerances on one draw: the reasons it fails (empty if none) and its figures."""
+    marginals = marginals_table(sample)
+    approval = marginals[marginals["variable"] == "approval"]
+    cells = marginals[marginals["variable"] != "approval"]
+    w = sample.weights
+    age = sample.columns["age"].astype(float)
+    age_mean = float(w @ age / w.sum())
+    age_sd = float(np.sqrt(w @ (age - age_mean) ** 2 / w.sum()))
+    reasons = []
+    bad = cells[~(cells["ok_weighted"] & cells["ok_unweighted"])]
+    if len(bad):
+        row = bad.iloc[0]
+        reasons.append(
+            f"A2 (seed {seed}): {len(bad)} cell(s) outside tolerance, e.g. {row['variable']}={row['code']} "
+            f"(weighted {row['diff_weighted']:+.2f} pp, unweighted {row['diff_unweighted']:+.2f} pp)"
+        )
+    approval_gap = float(approval["diff_weighted"].abs().max())
+    if approval_gap > APPROVAL_LIMIT_PP:
+        reasons.append(
+            f"approval (seed {seed}): weighted distribution off by {approval_gap:.2f} pp (limit {APPROVAL_LIMIT_PP})"
+        )
+    age_target = (paper.a3_moment("age", "mean"), paper.a3_moment("age", "sd"))
+    if abs(age_mean - age_target[0]) > AGE_MEAN_LIMIT or abs(age_sd - age_target[1]) > AGE_SD_LIMIT:
+        reasons.append(
+            f"age (seed {seed}): weighted mean {age_mean:.2f}, SD {age_sd:.2f} (A3: {age_target[0]}, {age_target[1]})"
+        )
+    figures = {
+        "seed": seed,
+        "a2_cells_outside": len(bad),
+        "a2_max_weighted_gap_share_of_tolerance": float(
+            (cells["diff_weighted"].abs() / cells["weighted_tolerance_pp"]).max()
+        ),
+        "approval_max_gap_pp": approval_gap,
+        "age_mean": age_mean,
+        "age_sd": age_sd,
+    }
+    return reasons, figures
+
+
 def check_member(
     generator: GeneratorParams,
     joint: JointParams,
@@ -105,7 +153,11 @@ def check_member(
     refit_n: int = 50_000,
     seed: int = 1,
 ) -> dict[str, object]:
-    """Run the acceptance rule on one fitted member; returns the checks, ``accepted`` and the reasons."""
+    """Run the acceptance rule on one fitted member; returns the checks, ``accepted`` and the reasons.
+
+    ``seed`` draws the report's sample (A4, qualitative criteria and the first
+    foundation draw) and, plus 6, the refits' sample.
+    """
     targets = {(t["model"], t["term"]): t["value"] for t in record["targets"]["table4"]}
     frame, _ = refit_table(refit_n, seed + 6, generator, joint, targets)
     own_targets = summarise(frame)["coefficients"]
@@ -113,14 +165,9 @@ def check_member(
     refits = summarise(frame.assign(z=(frame["refit"] - frame["published"]) / (unit * frame["se"])))["coefficients"]
     refits["unit_se"] = unit
     model = joint.model()
-    sample = generate_sample(check_n, seed, ApprovalRule(primary=model, fallback=model), generator)
-    marginals = marginals_table(sample)
-    approval = marginals[marginals["variable"] == "approval"]
-    cells = marginals[marginals["variable"] != "approval"]
+    rule = ApprovalRule(primary=model, fallback=model)
+    sample = generate_sample(check_n, seed, rule, generator)
     w = sample.weights
-    age = sample.columns["age"].astype(float)
-    age_mean = float(w @ age / w.sum())
-    age_sd = float(np.sqrt(w @ (age - age_mean) ** 2 / w.sum()))
     tolerance_target = np.array([record["targets"]["tolerances"][v] for v in TOLERANCE_VARIABLES])
     tolerance_gap = np.abs(tolerances(sample.columns) - tolerance_target)
     criteria = qualitative.check(sample.columns, w)
@@ -145,25 +192,19 @@ def check_member(
     if tolerance_gap.max() > A4_LIMIT:
         worst_var = TOLERANCE_VARIABLES[int(tolerance_gap.argmax())]
         reasons.append(f"A4: {worst_var} tolerance off by {tolerance_gap.max():.3f} (limit {A4_LIMIT})")
-    bad = cells[~(cells["ok_weighted"] & cells["ok_unweighted"])]
-    if len(bad):
-        row = bad.iloc[0]
-        reasons.append(
-            f"A2: {len(bad)} cell(s) outside tolerance, e.g. {row['variable']}={row['code']} "
-            f"(weighted {row['diff_weighted']:+.2f} pp, unweighted {row['diff_unweighted']:+.2f} pp)"
-        )
-    approval_gap = float(approval["diff_weighted"].abs().max())
-    if approval_gap > APPROVAL_LIMIT_PP:
-        reasons.append(f"approval: weighted distribution off by {approval_gap:.2f} pp (limit {APPROVAL_LIMIT_PP})")
-    age_target = (paper.a3_moment("age", "mean"), paper.a3_moment("age", "sd"))
-    if abs(age_mean - age_target[0]) > AGE_MEAN_LIMIT or abs(age_sd - age_target[1]) > AGE_SD_LIMIT:
-        reasons.append(f"age: weighted mean {age_mean:.2f}, SD {age_sd:.2f} (A3: {age_target[0]}, {age_target[1]})")
+    draws = []
+    for draw_seed in dict.fromkeys((seed, POPULATION_DEFAULT_SEED)):
+        draw = sample if draw_seed == seed else generate_sample(check_n, draw_seed, rule, generator)
+        draw_reasons, figures = foundation(draw, draw_seed)
+        reasons += draw_reasons
+        draws.append(figures)
     qualitative_rows = []
     for criterion in criteria:
         excuse = None if criterion.passed else conflict_with_table4(criterion.name, targets, education)
         if not criterion.passed and excuse is None:
             reasons.append(f"qualitative: {criterion.name} missed ({criterion.measured})")
         qualitative_rows.append({**criterion.as_dict(), "exempt_reason": excuse})
+    worst_draw = {key: max(d[key] for d in draws) for key in ("a2_cells_outside", "approval_max_gap_pp")}
     return {
         "accepted": not reasons,
         "reasons": reasons,
@@ -173,13 +214,11 @@ def check_member(
         "refits": refits,
         "refits_against_own_targets": own_targets,
         "a4_max_gap": float(tolerance_gap.max()),
-        "a2_cells_outside": len(bad),
-        "a2_max_weighted_gap_share_of_tolerance": float(
-            (cells["diff_weighted"].abs() / cells["weighted_tolerance_pp"]).max()
-        ),
-        "approval_max_gap_pp": approval_gap,
-        "age_mean": age_mean,
-        "age_sd": age_sd,
+        **worst_draw,
+        "a2_max_weighted_gap_share_of_tolerance": max(d["a2_max_weighted_gap_share_of_tolerance"] for d in draws),
+        "age_mean": draws[0]["age_mean"],
+        "age_sd": draws[0]["age_sd"],
+        "foundation_draws": draws,
         "qualitative": qualitative_rows,
         "qualitative_met": int(sum(c.passed for c in criteria)),
         "qualitative_total": len(criteria),
