@@ -19,6 +19,7 @@ by structure).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -92,11 +93,65 @@ def identification_table(shipped: JointParams | None = None, root: Path | None =
         "pinned_rule": f"between-member SD <= {PINNED_RATIO:g} delta-method SE",
         "coefficients": rows,
         "parsimony": parsimony(manifest),
+        "rejections": rejection_tally(manifest["members"]),
         "members": manifest["members"],
         "member_values": {
             str(i): dict(zip(JOINT_TERMS, map(float, v), strict=True)) for i, v in zip(accepted, values, strict=True)
         },
     }
+
+
+# A stored reason's check, in words shared by the members it rejects (the figures stay in each member's row).
+REASON_KINDS = [
+    (r"^optimiser:", lambda m: "optimiser: stopped at its iteration limit"),
+    (r"^refits: [\d.]+% of coefficients within", lambda m: "refits: under 85% of coefficients within 1 unit"),
+    (r"^refits: [\d.]+% within [\d.]+ SE \(worst (Model \d+ \w+)", lambda m: f"refits: beyond 2 units, worst {m[1]}"),
+    (r"^refits: \d+ significant sign", lambda m: "refits: a significant published sign lost"),
+    (r"^A4: (\w+) tolerance", lambda m: f"A4: the {m[1]} tolerance"),
+    (r"^A2 \(seed (\d+)\): .*e\.g\. (\w+)=", lambda m: f"A2: a {m[2]} cell (seed {m[1]})"),
+    (r"^approval \(seed (\d+)\)", lambda m: f"approval distribution (seed {m[1]})"),
+    (r"^age \(seed (\d+)\)", lambda m: f"age moments (seed {m[1]})"),
+    (r"^qualitative: (\w+) missed", lambda m: f"qualitative: {m[1]}"),
+]
+
+
+def reason_kind(reason: str) -> str:
+    """The check a stored rejection reason names (the reason itself if it matches no known form)."""
+    for pattern, name in REASON_KINDS:
+        match = re.match(pattern, reason)
+        if match:
+            return name(match)
+    return reason
+
+
+def rejection_tally(members: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Per check: the members it rejects, and those it alone rejects (passing it would have admitted them)."""
+    kinds: dict[str, dict[str, list[int]]] = {}
+    for m in members:
+        found = list(dict.fromkeys(reason_kind(r) for r in m["reasons"]))
+        for kind in found:
+            entry = kinds.setdefault(kind, {"members": [], "alone": []})
+            entry["members"].append(m["index"])
+            if len(found) == 1:
+                entry["alone"].append(m["index"])
+    rows = [{"check": k, **v} for k, v in kinds.items()]
+    return sorted(rows, key=lambda r: (-len(r["members"]), r["check"]))
+
+
+def rejection_markdown(rows: list[dict[str, object]]) -> list[str]:
+    """The rejection tally as a table."""
+    lines = [
+        "### Why members were rejected",
+        "",
+        "| check failed | members | of which for this check alone |",
+        "|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['check']} | {len(r['members'])} ({', '.join(map(str, r['members']))}) | "
+            f"{len(r['alone'])}{' (' + ', '.join(map(str, r['alone'])) + ')' if r['alone'] else ''} |"
+        )
+    return [*lines, ""] if rows else []
 
 
 def parsimony(manifest: dict[str, object]) -> list[dict[str, object]]:
@@ -218,6 +273,7 @@ def markdown(table: dict[str, object]) -> list[str]:
             f"{_num(r['all_tried_sd'], 3)} | {_num(r['all_tried_ratio'], 2)} |"
         )
     lines += ["", "### Parsimony", "", *parsimony_table(table["parsimony"]), parsimony_sentence(table["parsimony"]), ""]
+    lines += rejection_markdown(table["rejections"])
     lines += members_markdown(table["members"])
     return lines
 

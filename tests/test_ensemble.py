@@ -256,6 +256,33 @@ def test_identification_gives_no_verdict_with_too_few_accepted_members(tmp_path,
     assert "no coefficient can be classified" in "\n".join(markdown(table))
 
 
+def test_rejection_tally_names_each_check_and_the_members_it_alone_rejects():
+    from calibration.identification import reason_kind, rejection_markdown, rejection_tally
+
+    sesame = "A2 (seed 0): 1 cell(s) outside tolerance, e.g. uses_sesame=1 (weighted +1.59 pp, unweighted -0.91 pp)"
+    male = "refits: 98.6% within 2.83 SE (worst Model 7 male +3.2 SE)"
+    regions = "qualitative: regions_small missed (West 83.9%, Central 78.7%, East 79.7%)"
+    members = [
+        {"index": 3, "reasons": [male, regions]},
+        {"index": 4, "reasons": [sesame]},
+        {"index": 5, "reasons": [male]},
+        {"index": 6, "reasons": []},
+        {"index": 9, "reasons": ["something new"]},
+    ]
+    assert reason_kind(sesame) == "A2: a uses_sesame cell (seed 0)"
+    assert reason_kind("optimiser: iteration limit (16) reached") == "optimiser: stopped at its iteration limit"
+    rows = {r["check"]: r for r in rejection_tally(members)}
+    assert rows["refits: beyond 2 units, worst Model 7 male"] == {
+        "check": "refits: beyond 2 units, worst Model 7 male",
+        "members": [3, 5],
+        "alone": [5],
+    }
+    assert rows["qualitative: regions_small"]["alone"] == [] and rows["something new"]["members"] == [9]
+    assert sum(len(r["members"]) for r in rows.values()) == 5  # the accepted member 6 is in no row
+    table = rejection_markdown(list(rows.values()))
+    assert "| refits: beyond 2 units, worst Model 7 male | 2 (3, 5) | 1 (5) |" in table
+
+
 def test_parsimony_sentence_follows_the_figures():
     from calibration.identification import parsimony_sentence
 
