@@ -13,7 +13,7 @@ from calibration.rules import approval_rule
 from calibration.sample import draw_citizens, generate_sample
 from calibration.targets import a2_targets
 from sim.approval import ApprovalModel
-from sim.state import COVARIATES, Population
+from sim.state import COVARIATES, Population, compact_copy
 
 
 def check_parameter_files() -> None:
@@ -55,14 +55,15 @@ def build_population(
     index = draw_citizens(sample, n, draw_ss)
     columns = sample.columns
     state = joint_state(columns)
+    # The answers are small whole numbers: int8 where that holds them exactly (saves 27 B a citizen).
     return Population(
-        covariates={name: np.asarray(state[name])[index] for name in COVARIATES},
-        uses_sesame=columns["uses_sesame"][index],
-        uses_tencent=columns["uses_tencent"][index],
-        uses_other_commercial=columns["uses_other_commercial"][index],
-        lives_in_pilot_locality=columns["lives_in_pilot_locality"][index],
-        gov_pilot_participant=columns["gov_pilot_participant"][index],
-        tencent_score_band=columns["tencent_score_band_full"][index],
+        covariates={name: compact_copy(np.asarray(state[name])[index]) for name in COVARIATES},
+        uses_sesame=compact_copy(columns["uses_sesame"][index]),
+        uses_tencent=compact_copy(columns["uses_tencent"][index]),
+        uses_other_commercial=compact_copy(columns["uses_other_commercial"][index]),
+        lives_in_pilot_locality=compact_copy(columns["lives_in_pilot_locality"][index]),
+        gov_pilot_participant=compact_copy(columns["gov_pilot_participant"][index]),
+        tencent_score_band=compact_copy(columns["tencent_score_band_full"][index]),
         sesame_band_shares=band_shares("sesame_score_band"),
         tencent_band_shares=band_shares("tencent_score_band"),
     )

@@ -33,7 +33,7 @@ from sim.ordered_logit import draw_latent
 
 
 def realise(
-    latents: Latents, params: GeneratorParams, targets: Targets | None = None
+    latents: Latents, params: GeneratorParams, targets: Targets | None = None, consume: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
     """Apply thresholds to latents and return the answer columns.
 
@@ -42,6 +42,10 @@ def realise(
         params: Generator parameters (thresholds are read from here unless fitting).
         targets: If given, unweighted target shares by variable and code; the
             thresholds are then fitted on these latents and returned.
+        consume: Remove each latent from ``latents.z`` and ``latents.nonresponse``
+            once realised, so the latents and the answers are never all held at
+            once (saves ~200 B a citizen at the draw's peak). The latents cannot be
+            realised again.
 
     Returns:
         (columns, thresholds). Columns use ``NOT_ASKED`` for items not asked.
@@ -62,6 +66,8 @@ def realise(
             quantile_thresholds(z["engagement"], np.array([none, dont_know, 1 - none - dont_know]))
         )
     engagement = cut(z["engagement"], thresholds["engagement"], (0, 1, 2))
+    done = z.pop if consume else z.get
+    done("engagement")
     user = engagement == 2
     columns["scs_none"] = (engagement == 0).astype(np.int16)
     columns["scs_dont_know"] = (engagement == 1).astype(np.int16)
@@ -75,9 +81,12 @@ def realise(
     chosen = select_usage(z, user, {name: thresholds[name][0] for name in USAGE_COLUMNS})
     for name in USAGE_COLUMNS:
         columns[name] = chosen[name].astype(np.int16)
+        done(name)
+    del chosen
     columns["lives_in_pilot_locality"] = (
         z["lives_in_pilot_locality"] > thresholds["lives_in_pilot_locality"][0]
     ).astype(np.int16)
+    done("lives_in_pilot_locality")
 
     branches = branch_masks(columns)
     for item in ITEMS:
@@ -92,12 +101,16 @@ def realise(
                 upper = np.cumsum(shares)
                 thresholds[key] = [float(np.quantile(latent, 1 - u)) for u in upper]
             nonresponse = apply_nonresponse(item, latents.nonresponse[item.name], asked, thresholds[key])
+            if consume:
+                del latents.nonresponse[item.name]
         latent = z[item.name]
         if fitting:
             substantive = np.array([targets[item.name][code] for code in item.codes])
             answered = asked & (nonresponse == 0)
             thresholds[item.name] = list(quantile_thresholds(latent[answered], substantive / substantive.sum()))
         value = cut(latent, thresholds[item.name], item.codes)
+        del latent
+        done(item.name)
         answer[asked] = np.where(nonresponse[asked] != 0, nonresponse[asked], value[asked])
         columns[item.name] = answer
         # What each respondent would answer if asked: refusers still have an
@@ -208,8 +221,8 @@ def generate_sample(
     params = params or GeneratorParams.load()
     latent_ss, approval_ss = seed_sequence(seed).spawn(2)
     latents = simulate_latents(n, latent_ss, params)
-    columns, _ = realise(latents, params)
-    del latents  # not read again: frees ~365 B a citizen before the weights and approval
+    columns, _ = realise(latents, params, consume=True)
+    del latents  # not read again: frees what is left of them before the weights and approval
     weights = survey_weights(columns, params)
     epsilon = draw_latent(np.random.default_rng(approval_ss), n)
     result = rule.apply(approval_covariates(columns), epsilon)

@@ -52,7 +52,7 @@ from experiments.scenario import Scenario
 from experiments.simulation import cached_population, replicate_member, replicate_metrics, replicate_seeds, tidy
 from sim.errors import UserError
 from sim.metrics import GROUPS, METRIC_KEYS
-from sim.perceptions import CHANNEL_COVARIATES
+from sim.state import CHANNEL_COVARIATES
 
 HYPOTHESIS = {
     "text": "As SCS pilots continue to develop it is possible that the more punitive elements of SCSs will come "

@@ -17,7 +17,7 @@ from sim.errors import UserError
 
 # Peak bytes per citizen, measured, rounded up by about 10%.
 BYTES_PER_CITIZEN = {
-    "run": 600,  # synthetic sample, citizens, engine state, monthly metrics (521 measured, 1M → 2M)
+    "run": 400,  # synthetic sample, citizens, engine state, monthly metrics (365 measured, 1M → 2M)
     "population": 1_000,  # synthetic sample and its Parquet frame
     "report": 2_500,  # sample, tables and published-model predictions
     "calibrate_report": 4_000,  # sample, joint state and seven refits

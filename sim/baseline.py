@@ -259,21 +259,27 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     # recall window is computed along simulated future score paths (one window
     # of the stationary score process per citizen), not from today's scores.
     # The paths live only inside _class_scales: freed (24 B a citizen) before the timers' temporaries.
-    advantage_scale, disadvantage_scale = _class_scales(state, params, rng)
+    (advantage_levels, advantage_class), (disadvantage_levels, disadvantage_class) = _class_scales(state, params, rng)
+    baseline = Baseline(
+        advantage_levels, advantage_class, disadvantage_levels, disadvantage_class, _awareness_rate(state, params)
+    )
     combination_weights = _combination_weights(levers)
     latent = state.best_latent()
-    hazard = current_advantage_hazard(state, levers, latent, advantage_scale, combination_weights)
+    hazard = current_advantage_hazard(state, levers, latent, baseline.advantage_scale, combination_weights)
     state.months_since_advantage = initial_months_since(rng, state.covariates["advantages"] == 1, hazard, recall)
-    hazard = current_disadvantage_hazard(state, levers, latent, disadvantage_scale)
+    hazard = current_disadvantage_hazard(state, levers, latent, baseline.disadvantage_scale)
     del latent
     state.months_since_disadvantage = initial_months_since(rng, state.covariates["disadvantages"] == 1, hazard, recall)
-    return Baseline(advantage_scale, disadvantage_scale, _awareness_rate(state, params))
+    return baseline
 
 
 def _class_scales(
     state: CitizenState, params: SimulationParams, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each citizen's advantage and disadvantage rate scale (one value per propensity class)."""
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The advantage and disadvantage rate scales: each propensity class's scale and each citizen's class.
+
+    Classes: 0 non-users (scale 0), 1 the frequent class, 2 the other users.
+    """
     levers, dynamics = params.levers, params.dynamics
     recall = dynamics.recall_months
     users = state.sesame_or_tencent
@@ -306,23 +312,29 @@ def _class_scales(
     def no_disadvantage(citizens: np.ndarray | slice) -> Callable[[float], np.ndarray]:
         return no_disadvantage_in_window(state, levers, path_low[:, citizens], 1 - listed_in_window[citizens], citizens)
 
-    advantage_scale = np.zeros(state.n)
-    disadvantage_scale = np.zeros(state.n)
+    scales = []
     none_of: NoneOf
-    for name, persistence, scale_out, none_of in (
-        ("advantages", dynamics.advantage_persistence, advantage_scale, no_advantage),
-        ("disadvantages", dynamics.disadvantage_persistence, disadvantage_scale, no_disadvantage),
+    for name, persistence, none_of in (
+        ("advantages", dynamics.advantage_persistence, no_advantage),
+        ("disadvantages", dynamics.disadvantage_persistence, no_disadvantage),
     ):
         had = users & (state.covariates[name] == 1)
         everyone = slice(None)
         frequent = _frequent_class(users, had, persistence, 1 - none_of(everyone)(1e-3), rng)
         high, low = _class_targets(name, users, had, frequent, persistence)
-        for group, target, which in ((frequent, high, "frequent"), (users & ~frequent, low, "other")):
+        levels = np.zeros(3)
+        # uint8 holds class × 4 + 3, the policy stage's table codes (sim.policy._disadvantages).
+        classes = np.zeros(state.n, dtype=np.uint8)
+        for level, (group, target, which) in enumerate(
+            ((frequent, high, "frequent"), (users & ~frequent, low, "other")), start=1
+        ):
             try:
-                scale_out[group] = _solve_scale(none_of, group, target)
+                levels[level] = _solve_scale(none_of, group, target)
             except _Unreachable as problem:
                 raise StatusQuoError(_unreachable_message(name, which, problem)) from None
-    return advantage_scale, disadvantage_scale
+            classes[group] = level
+        scales.append((levels, classes))
+    return scales[0], scales[1]
 
 
 def _awareness_rate(state: CitizenState, params: SimulationParams) -> float:

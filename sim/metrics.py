@@ -26,8 +26,7 @@ import mesa
 import numpy as np
 
 from sim.params import ADVANTAGE_TYPES
-from sim.perceptions import CHANNEL_COVARIATES
-from sim.state import CitizenState
+from sim.state import CHANNEL_COVARIATES, CitizenState
 
 APPROVAL_CATEGORIES = (1, 2, 3, 4, 5)
 GROUP_METRICS = (

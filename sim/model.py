@@ -22,11 +22,11 @@ from sim.errors import ParameterError
 from sim.metrics import MetricCollector, collect_metrics
 from sim.ordered_logit import categorize
 from sim.params import PolicyLevers, SimulationParams
-from sim.perceptions import MOVABLE_COVARIATES, step_perceptions
+from sim.perceptions import step_perceptions
 from sim.policy import step_policy
 from sim.schema import validated
 from sim.scores import move_scores, step_scores
-from sim.state import Population, initial_state
+from sim.state import MOVABLE_COVARIATES, Population, initial_state
 
 Schedule = Sequence[tuple[int, Mapping[str, Any]]]
 STAGES = ("scores", "policy", "perceptions", "approval", "collect")

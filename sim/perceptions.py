@@ -29,23 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.network import TieNetwork, tie_counts, tie_means
+from sim.network import tie_counts, tie_means
 from sim.params import Channels, DynamicsParams, PolicyLevers
 from sim.policy import Baseline, PolicyEvents
 from sim.state import FUNCTION_RANGES, FUNCTIONS, CitizenState
 
-# The approval model's covariates each channel moves (and holds at t = 0 when off).
-CHANNEL_COVARIATES: dict[str, tuple[str, ...]] = {
-    "disadvantage": ("disadvantages",),
-    "fairness": ("fairness",),
-    "relative_score": ("relative_score",),
-    "awareness": ("received_info",),
-    "benefits": ("advantages",),
-    "transparency": ("transparency",),
-    "framing": FUNCTIONS,
-}
-# Every covariate a channel moves, channel by channel (the others never change).
-MOVABLE_COVARIATES = tuple(name for names in CHANNEL_COVARIATES.values() for name in names)
 # The behavioural assumptions (DynamicsParams) each channel's rule uses.
 CHANNEL_PARAMETERS: dict[str, tuple[str, ...]] = {
     "disadvantage": ("recall_months",),
@@ -135,15 +123,10 @@ def _perceive_fairness(
     # Most citizens gain no loss this month (adding 0.0 changes no bit): only those
     # listed wrongly and those naming them are updated, not every citizen's ties.
     if listed_wrongly.size:
-        if _network(state) is None:
-            peer = wrongful[state.ties].sum(axis=1)
-            hit = np.flatnonzero(wrongful | (peer > 0))
-            peer = peer[hit]
-        else:
-            naming, counts = tie_counts(state.network, listed_wrongly)
-            hit = np.union1d(listed_wrongly, naming)
-            peer = np.zeros(hit.size, dtype=np.int64)
-            peer[np.searchsorted(hit, naming)] = counts
+        naming, counts = tie_counts(state.network, listed_wrongly)
+        hit = np.union1d(listed_wrongly, naming)
+        peer = np.zeros(hit.size, dtype=np.int64)
+        peer[np.searchsorted(hit, naming)] = counts
         loss[hit] += dynamics.fairness_drop_wrongful * wrongful[hit] + dynamics.fairness_drop_peer * peer
     gain = dynamics.fairness_transparency_gain * levers.algorithm_transparency
     fairness = state.covariates["fairness"]
@@ -157,8 +140,7 @@ def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics
     # The scores have not moved since the policy stage: reuse its latents.
     latent = state.best_latent() if events.best_latent is None else events.best_latent
     change = np.subtract(latent, state.initial_latent)
-    network = _network(state)
-    ties_mean = change[state.ties].mean(axis=1) if network is None else tie_means(network, change)
+    ties_mean = tie_means(state.network, change)
     relative = np.subtract(change, ties_mean, out=change)
     # In place: saves three 8 MB temporaries a month at a million citizens.
     moved = np.multiply(relative, dynamics.relative_sensitivity, out=relative)
@@ -166,9 +148,3 @@ def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics
     np.clip(moved, 1, 5, out=moved)
     # Others keep their t = 0 value, which this channel is the only one to write.
     np.copyto(state.covariates["relative_score"], moved, where=state.sesame_or_tencent)
-
-
-def _network(state: CitizenState) -> TieNetwork | None:
-    """The ties in drawing order, if they are still the state's ties."""
-    network = state.network
-    return network if network is not None and network.ties is state.ties else None

@@ -41,11 +41,32 @@ TOP_SCORE_LATENT = float(ndtri(TOP_SCORE_QUANTILE))
 
 @dataclass
 class Baseline:
-    """Rates calibrated at t = 0 so that the baseline is stationary (``sim.baseline``)."""
+    """Rates calibrated at t = 0 so that the baseline is stationary (``sim.baseline``).
 
-    advantage_scale: np.ndarray  # per citizen
-    disadvantage_scale: np.ndarray  # per citizen
+    A rate scale takes one value per propensity class, so it is kept as the
+    classes' values and each citizen's class (1 B a citizen, not 8 for a float).
+
+    Attributes:
+        advantage_levels, disadvantage_levels: The rate scale of each class.
+        advantage_class, disadvantage_class: Each citizen's class (an index into the levels).
+        awareness_rate: Monthly rate at which residents learn of their pilot.
+    """
+
+    advantage_levels: np.ndarray
+    advantage_class: np.ndarray
+    disadvantage_levels: np.ndarray
+    disadvantage_class: np.ndarray
     awareness_rate: float
+
+    @property
+    def advantage_scale(self) -> np.ndarray:
+        """Each citizen's advantage rate scale (built on each call)."""
+        return self.advantage_levels[self.advantage_class]
+
+    @property
+    def disadvantage_scale(self) -> np.ndarray:
+        """Each citizen's disadvantage rate scale (built on each call)."""
+        return self.disadvantage_levels[self.disadvantage_class]
 
 
 def equivalent_score(state: CitizenState, latent: np.ndarray | None = None) -> np.ndarray:
@@ -219,17 +240,6 @@ def _scratch(state: CitizenState) -> np.ndarray:
     return scratch
 
 
-def _scale_codes(state: CitizenState, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of a calibrated rate scale and each citizen's (a handful: one per class)."""
-    cached = state.group_cache.get("scale_codes", {}).get(id(scale))
-    if cached is None or cached[0] is not scale:
-        values, codes = np.unique(np.broadcast_to(scale, state.n), return_inverse=True)
-        # The smallest integer dtype that holds (class × 4 + 3), not intp: 1 B a citizen, not 8, per scale.
-        cached = (scale, values, codes.astype(np.min_scalar_type(4 * len(values))))
-        state.group_cache.setdefault("scale_codes", {})[id(scale)] = cached
-    return cached[1], cached[2]
-
-
 def _benefits(
     state: CitizenState,
     levers: PolicyLevers,
@@ -244,7 +254,7 @@ def _benefits(
     array of draws and the 56 MB of chances (``min(scale × place weight, 1)``),
     which take one value per scale class and place (a row's chances are looked up).
     """
-    values, classes = _scale_codes(state, baseline.advantage_scale)
+    values, classes = baseline.advantage_levels, baseline.advantage_class
     codes = state.group_cache.get("benefit_codes")
     if codes is None or codes[0] is not classes:
         # In the classes' compact dtype (saves 7 B a citizen against intp); np.take reads any integer.
@@ -274,7 +284,7 @@ def _disadvantages(
     u: np.ndarray,
 ) -> np.ndarray:
     """Who meets a disadvantage: ``u < disadvantage_hazard`` without a score or a hazard per citizen."""
-    values, classes = _scale_codes(state, baseline.disadvantage_scale)
+    values, classes = baseline.disadvantage_levels, baseline.disadvantage_class
     codes = state.group_cache.get("disadvantage_codes")
     if codes is None or codes[0] is not classes:
         codes = (classes, (classes * 2 + state.sesame_or_tencent.astype(classes.dtype)) * 2)  # compact, as above

@@ -3,7 +3,8 @@
 ``covariates`` holds the current values of the approval model's regressors,
 keyed by their public names (``fairness``, ``advantages``, ...); ``baseline``
 keeps the t = 0 values, which switched-off channels hold fixed and recovery
-processes return to. Everything else is the machinery the policy and
+processes return to. A covariate no channel moves (``MOVABLE_COVARIATES``)
+is one read-only array shared by both. Everything else is the machinery the policy and
 perception stages need: scores, experience timers, list status, awareness.
 """
 
@@ -28,6 +29,18 @@ COVARIATES = (
 FUNCTIONS = ("accountability", "abiding_regulations", "quality_of_life")
 PILOT_EDGES = np.array([0.0, 1000.0])  # a pilot score on a 0–1000 percentile scale
 FUNCTION_RANGES = {"accountability": (1, 5), "abiding_regulations": (1, 4), "quality_of_life": (1, 5)}
+# The approval model's covariates each channel moves (and holds at t = 0 when off).
+CHANNEL_COVARIATES: dict[str, tuple[str, ...]] = {
+    "disadvantage": ("disadvantages",),
+    "fairness": ("fairness",),
+    "relative_score": ("relative_score",),
+    "awareness": ("received_info",),
+    "benefits": ("advantages",),
+    "transparency": ("transparency",),
+    "framing": FUNCTIONS,
+}
+# Every covariate a channel moves, channel by channel (the others never change).
+MOVABLE_COVARIATES = tuple(name for names in CHANNEL_COVARIATES.values() for name in names)
 
 
 @dataclass
@@ -72,13 +85,12 @@ class CitizenState:
     sesame: ScoreState
     tencent: ScoreState
     pilot: ScoreState
-    ties: np.ndarray
+    # The ties, kept in the group × age order they were drawn in (``sim.network``).
+    network: TieNetwork
     initial_latent: np.ndarray
     approval_latent: np.ndarray
     months_since_advantage: np.ndarray
     months_since_disadvantage: np.ndarray
-    advantage_propensity: np.ndarray
-    disadvantage_propensity: np.ndarray
     listed_months_left: np.ndarray
     wrongly_listed: np.ndarray
     sanctions: np.ndarray
@@ -88,12 +100,15 @@ class CitizenState:
     benefits_this_month: np.ndarray = field(default_factory=lambda: np.zeros((len(ADVANTAGE_TYPES), 0), dtype=bool))
     # Values derived from attributes that never change (or change only with the levers), kept between months.
     group_cache: dict[str, Any] = field(default_factory=dict)
-    # The ties in the group × age order they were drawn in (``sim.network``), for reading them in place order.
-    network: TieNetwork | None = None
 
     @property
     def n(self) -> int:
         return len(self.approval_latent)
+
+    @property
+    def ties(self) -> np.ndarray:
+        """(n, degree) int32, the citizens each citizen names (built on each call, see ``TieNetwork.ties``)."""
+        return self.network.ties
 
     @property
     def listed(self) -> np.ndarray:
@@ -146,9 +161,16 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     ``sim.baseline.calibrate_baseline``, which makes the baseline stationary.
     """
     n = population.n
-    # One float64 copy each (np.array copies once): saves a transient copy per covariate.
-    covariates = {name: np.array(values, dtype=np.float64) for name, values in population.covariates.items()}
-    baseline = {name: compact_copy(values) for name, values in covariates.items()}
+    baseline = {name: compact_copy(values) for name, values in population.covariates.items()}
+    covariates = {}
+    for name, values in population.covariates.items():
+        if name in MOVABLE_COVARIATES:
+            covariates[name] = np.array(values, dtype=np.float64)
+        else:
+            # A covariate no channel moves is its t = 0 value, shared and read-only (a write
+            # raises): saves a float64 copy, 8 B a citizen for each of the 12 such covariates.
+            covariates[name] = baseline[name]
+            covariates[name].flags.writeable = False
     baseline["uses_sesame"] = compact_copy(population.uses_sesame)
     baseline["uses_tencent"] = compact_copy(population.uses_tencent)
     sesame_or_tencent = (population.uses_sesame == 1) | (population.uses_tencent == 1)
@@ -183,22 +205,19 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         sesame=sesame,
         tencent=tencent,
         pilot=pilot,
-        ties=network.ties,
+        network=network,
         initial_latent=np.zeros(n),
         approval_latent=rng.logistic(size=n),
         # Timers in the dtypes sim.baseline sets (int16 months since, int8 list months): saves 10 B a
         # citizen against int32, and np.zeros leaves the pages untouched until they are replaced.
         months_since_advantage=np.zeros(n, dtype=np.int16),
         months_since_disadvantage=np.zeros(n, dtype=np.int16),
-        advantage_propensity=np.zeros(n),
-        disadvantage_propensity=np.zeros(n),
         listed_months_left=np.zeros(n, dtype=np.int8),
         wrongly_listed=np.zeros(n, dtype=bool),
         sanctions=np.zeros(n, dtype=np.int8),
         redlisted_months_left=np.zeros(n, dtype=np.int8),
         fairness_loss=np.zeros(n),
         benefits_this_month=np.zeros((len(ADVANTAGE_TYPES), n), dtype=bool),
-        network=network,
     )
     state.initial_latent = state.best_latent()
     return state

@@ -108,8 +108,8 @@ def test_runs_too_large_for_the_machine_are_refused_before_allocating(tmp_path, 
 def test_memory_estimate_is_checked_against_what_is_available(monkeypatch):
     monkeypatch.setattr(resources, "available_memory", lambda: 2 * 2**30)
     resources.check_memory(100_000, "run")
-    with pytest.raises(resources.ResourceError, match=r"--n: 4,000,000 citizens need about .* 2.0 GiB"):
-        resources.check_memory(4_000_000, "run")
+    with pytest.raises(resources.ResourceError, match=r"--n: 5,000,000 citizens need about .* 2.0 GiB"):
+        resources.check_memory(5_000_000, "run")
     with pytest.raises(resources.ResourceError, match="with 3 processes"):
         resources.check_memory(1_200_000, "run", processes=3)
 

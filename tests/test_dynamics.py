@@ -10,8 +10,9 @@ from sim.metrics import METRIC_KEYS
 from sim.model import SCSEngine
 from sim.ordered_logit import categorize
 from sim.params import Channels, PolicyLevers, SimulationParams
-from sim.perceptions import CHANNEL_COVARIATES, step_perceptions
+from sim.perceptions import step_perceptions
 from sim.policy import PolicyEvents, advantage_hazard, benefit_probabilities, disadvantage_hazard
+from sim.state import CHANNEL_COVARIATES, COVARIATES, MOVABLE_COVARIATES
 
 # Levers that exercise every channel at once.
 STRESS = {
@@ -71,6 +72,21 @@ def test_each_channel_switch_holds_its_covariates(population, approval_model, ch
     for name in CHANNEL_COVARIATES[channel]:
         np.testing.assert_array_equal(off.state.covariates[name], off.state.baseline[name])
         assert not np.array_equal(on.state.covariates[name], on.state.baseline[name]), name
+
+
+def test_covariates_no_channel_moves_stay_at_their_t0_values_and_cannot_be_written(population, approval_model):
+    """The engine keeps one read-only copy of each covariate no channel moves (sim.state.initial_state)."""
+    model = run(population, approval_model, months=12, schedule=[(3, STRESS)])
+    fixed = [name for name in COVARIATES if name not in MOVABLE_COVARIATES]
+    assert len(fixed) == 12
+    for name in fixed:
+        values = model.state.covariates[name]
+        np.testing.assert_array_equal(values, population.covariates[name])
+        assert values is model.state.baseline[name] and not values.flags.writeable, name
+        with pytest.raises(ValueError, match="read-only"):
+            values[0] = values[0]
+    for name in MOVABLE_COVARIATES:
+        assert model.state.covariates[name].dtype == np.float64 and model.state.covariates[name].flags.writeable
 
 
 def test_sanctions_never_raise_approval(population, approval_model):

@@ -15,7 +15,7 @@ from experiments.scenario import Change, load_scenario
 from experiments.simulation import replicate_metrics, replicate_seeds
 from sim.metrics import METRIC_KEYS
 from sim.params import Channels
-from sim.perceptions import CHANNEL_COVARIATES
+from sim.state import CHANNEL_COVARIATES
 
 
 @pytest.mark.parametrize(

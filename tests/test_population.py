@@ -6,8 +6,9 @@ import pytest
 
 from calibration import design, paper
 from calibration.items import ADVANTAGE_COLUMNS, SCHEMA_COLUMNS
+from calibration.population import GeneratorParams, simulate_latents
 from calibration.report import marginals_table
-from calibration.sample import draw_citizens, generate_sample
+from calibration.sample import draw_citizens, generate_sample, realise
 
 ALLOWED_CODES = {
     "income_group": {1, 2, 3, -2},
@@ -127,3 +128,21 @@ def test_citizens_drawn_in_proportion_to_weight(large_sample):
 def test_non_positive_n_rejected(default_rule, n):
     with pytest.raises(ValueError, match="n: must be a positive integer"):
         generate_sample(n, 1, default_rule)
+
+
+def test_realising_latents_as_they_are_consumed_gives_the_same_answers():
+    """``realise(..., consume=True)`` frees each latent once used; the answers must not change."""
+    params = GeneratorParams.load()
+    kept = simulate_latents(5_000, 11, params)
+    consumed = simulate_latents(5_000, 11, params)
+    expected, _ = realise(kept, params)
+    columns, _ = realise(consumed, params, consume=True)
+    assert consumed.z == {} and consumed.nonresponse == {}
+    assert kept.z and kept.nonresponse
+    assert columns.keys() == expected.keys()
+    for name, values in expected.items():
+        np.testing.assert_array_equal(columns[name], values, err_msg=name)
+    # The advantage types' uniforms are drawn late but from the same stream.
+    np.testing.assert_array_equal(
+        consumed.uniforms, np.random.default_rng(consumed.uniform_seed).random((len(ADVANTAGE_COLUMNS), 5_000))
+    )

@@ -26,12 +26,11 @@ from sim.approval import TERMS, ApprovalModel
 from sim.metrics import MetricCollector
 from sim.model import Schedule, SCSEngine
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
-from sim.perceptions import MOVABLE_COVARIATES
 from sim.policy import Baseline
 from sim.reference.agents import Citizen
 from sim.schema import validated
 from sim.scores import SESAME_EDGES
-from sim.state import COVARIATES, CitizenState, Population
+from sim.state import COVARIATES, MOVABLE_COVARIATES, CitizenState, Population
 
 # Per-citizen scalars copied from the engine's t = 0 state: agent attribute → state attribute.
 STATE_ATTRIBUTES = {
