@@ -94,6 +94,7 @@ def identification_table(shipped: JointParams | None = None, root: Path | None =
         "coefficients": rows,
         "parsimony": parsimony(manifest),
         "rejections": rejection_tally(manifest["members"]),
+        "exemptions": exemptions(fits),
         "members": manifest["members"],
         "member_values": {
             str(i): dict(zip(JOINT_TERMS, map(float, v), strict=True)) for i, v in zip(accepted, values, strict=True)
@@ -274,8 +275,35 @@ def markdown(table: dict[str, object]) -> list[str]:
         )
     lines += ["", "### Parsimony", "", *parsimony_table(table["parsimony"]), parsimony_sentence(table["parsimony"]), ""]
     lines += rejection_markdown(table["rejections"])
+    lines += exemptions_markdown(table.get("exemptions", []))
     lines += members_markdown(table["members"])
     return lines
+
+
+def exemptions(fits: dict[int, dict[str, object]]) -> list[dict[str, object]]:
+    """The qualitative criteria accepted members miss, each with the reason the acceptance rule exempts it."""
+    return [
+        {"member": index, "criterion": row["name"], "measured": row["measured"], "reason": row["exempt_reason"]}
+        for index, fit in fits.items()
+        for row in fit["checks"]["qualitative"]
+        if not row["passed"]
+    ]
+
+
+def exemptions_markdown(rows: list[dict[str, object]]) -> list[str]:
+    """Which accepted member misses which qualitative criterion, and why it is still accepted."""
+    lines = ["### Qualitative criteria the accepted members miss", ""]
+    if not rows:
+        return [*lines, "Every accepted member meets every qualitative criterion.", ""]
+    members = sorted({r["member"] for r in rows})
+    lines += [
+        f"{len(members)} accepted member(s) miss a criterion, each exempt by rule 5 of the acceptance rule:",
+        "",
+        "| member | criterion | measured | why it is exempt |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['member']} | {r['criterion']} | {r['measured']} | {r['reason']} |" for r in rows]
+    return [*lines, ""]
 
 
 def members_markdown(members: list[dict[str, object]]) -> list[str]:

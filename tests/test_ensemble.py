@@ -186,7 +186,13 @@ def fake_ensemble(root: Path, shifts: dict[str, list[float]], structures: list[s
         )
         generator.save(directory / "population_v2.json")
         spec = {"structure": structure, "point_targets": index < 2}
-        (directory / "fit.json").write_text(json.dumps({"cost": 30.0 + index, "spec": spec}))
+        # As a build records them: every member meets the criteria but one, which member 0 misses, exempt.
+        qualitative = [{"name": "regions_small", "measured": "gaps 1 pp", "passed": True, "exempt_reason": None}]
+        if index == 0:
+            qualitative.append({"name": "education_highest_top_lowest_low", "measured": "none 50%, low 49%",
+                                "passed": False, "exempt_reason": "only 'low below none' fails"})  # fmt: skip
+        fit = {"cost": 30.0 + index, "spec": spec, "checks": {"qualitative": qualitative}}
+        (directory / "fit.json").write_text(json.dumps(fit))
         members.append(
             {
                 **FIGURES,
@@ -239,6 +245,7 @@ def test_identification_classifies_each_coefficient_by_its_spread(tmp_path, monk
     text = "\n".join(markdown(table))
     assert "Not pinned: having disadvantages." in text
     assert "| 6 | simple | bootstrap | 99.0 |" in text and "refits: x" in text
+    assert "| 0 | education_highest_top_lowest_low | none 50%, low 49% | only 'low below none' fails |" in text
 
 
 def test_identification_gives_no_verdict_with_too_few_accepted_members(tmp_path, monkeypatch):
@@ -281,6 +288,26 @@ def test_rejection_tally_names_each_check_and_the_members_it_alone_rejects():
     assert sum(len(r["members"]) for r in rows.values()) == 5  # the accepted member 6 is in no row
     table = rejection_markdown(list(rows.values()))
     assert "| refits: beyond 2 units, worst Model 7 male | 2 (3, 5) | 1 (5) |" in table
+
+
+def test_the_report_names_each_missed_qualitative_criterion_of_an_accepted_member_and_why():
+    from calibration.identification import exemptions, exemptions_markdown
+
+    def row(name: str, passed: bool, reason: str | None = None) -> dict:
+        return {"name": name, "measured": f"{name} figures", "passed": passed, "exempt_reason": reason}
+
+    missed = row("education_highest_top_lowest_low", False, "why")
+    fits = {
+        2: {"checks": {"qualitative": [row("regions_small", True), missed]}},
+        6: {"checks": {"qualitative": [row("regions_small", True)]}},
+    }
+    rows = exemptions(fits)
+    assert rows == [{"member": 2, "criterion": "education_highest_top_lowest_low",
+                     "measured": "education_highest_top_lowest_low figures", "reason": "why"}]  # fmt: skip
+    assert "| 2 | education_highest_top_lowest_low | education_highest_top_lowest_low figures | why |" in (
+        exemptions_markdown(rows)
+    )
+    assert "Every accepted member meets every qualitative criterion." in exemptions_markdown(exemptions({6: fits[6]}))
 
 
 def test_parsimony_sentence_follows_the_figures():
