@@ -358,6 +358,23 @@ def stderr_lines(text: str, bar: str) -> list[str]:
     return [line for line in text.replace("\r", "\n").splitlines() if line.strip() and not line.startswith(bar)]
 
 
+@pytest.fixture
+def sigint_as_in_a_terminal():
+    """Children start with SIGINT at its default and unblocked, as a shell gives them.
+
+    A child inherits an ignored SIGINT and the signal mask from this process; a library that left either
+    behind in the test process would make the child deaf to Ctrl-C, which is not what these tests are about.
+    """
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, handler)
+
+
+@pytest.mark.usefixtures("sigint_as_in_a_terminal")
 def test_ctrl_c_during_a_run_prints_one_line_and_keeps_out(tmp_path):
     out = tmp_path / "out"
     before = fake_set(out)
@@ -417,6 +434,7 @@ def test_workers_end_when_the_forecast_is_killed(tmp_path):
 
 @needs_proc
 @forecast_with_workers
+@pytest.mark.usefixtures("sigint_as_in_a_terminal")
 def test_ctrl_c_during_a_forecast_stops_it_and_its_workers(tmp_path):
     out = tmp_path / "out"
     before = fake_set(out)
