@@ -253,7 +253,7 @@ def simulate_latents(n: int, seed: int | np.random.SeedSequence, params: Generat
     z: dict[str, np.ndarray] = {}
     factor_of = {item.name: item.factor for item in ITEMS}
     factor_of.update({"engagement": "ses", "uses_sesame": "ses", "uses_tencent": "ses", "uses_other_commercial": "ses"})
-    # Each latent is built in place in its own row of the noise (the same additions in the same
+    # Each latent is built in place in its own noise array (the same additions in the same
     # order): saves a second float64 array per latent, ~270 B a citizen at the draw's peak.
     for k, name in enumerate(LATENT_NAMES):
         value = noise[k]
