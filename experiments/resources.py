@@ -17,7 +17,9 @@ from sim.errors import UserError
 
 # Peak bytes per citizen, measured, rounded up by about 10%.
 BYTES_PER_CITIZEN = {
-    "run": 400,  # synthetic sample, citizens, engine state, monthly metrics (365 measured, 1M → 2M)
+    # synthetic sample, citizens, engine state, monthly metrics: 365 measured for `run` (1M → 2M citizens) and
+    # 369 for a serial `forecast` (500k → 1M), whose replicates run one after another in a process.
+    "run": 400,
     "population": 1_000,  # synthetic sample and its Parquet frame
     "report": 2_500,  # sample, tables and published-model predictions
     "calibrate_report": 4_000,  # sample, joint state and seven refits

@@ -87,14 +87,15 @@ def replicate_metrics(
     if population is None:
         population = build_population(n, population_ss, chosen.generator)
     approval = engine_approval_model(chosen.joint, np.random.default_rng(parameter_ss) if draw_parameters else None)
-    model = SCSEngine(population, approval, scenario.params(), scenario.schedule(), seed=model_ss)
-    for _ in range(months):
-        model.step()
-        if progress is not None:
-            progress.update(1)
-    # The engine collects each month as a vector in the order of METRIC_KEYS:
-    # stacking them saves building and reading a dict per month.
-    values = model.metric_history()
+    # Released on leaving (``SCSEngine.release``): the next replicate's citizens never share memory with these.
+    with SCSEngine(population, approval, scenario.params(), scenario.schedule(), seed=model_ss) as model:
+        for _ in range(months):
+            model.step()
+            if progress is not None:
+                progress.update(1)
+        # The engine collects each month as a vector in the order of METRIC_KEYS:
+        # stacking them saves building and reading a dict per month.
+        values = model.metric_history()
     if values.shape != (months + 1, len(METRIC_KEYS)) or values.dtype != np.float64:
         raise RuntimeError(f"the engine returned metrics of shape {values.shape}, not months × sim.metrics.METRIC_KEYS")
     return values

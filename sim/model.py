@@ -198,3 +198,20 @@ class SCSEngine(mesa.Model):
         for _ in range(months):
             self.step()
         return self
+
+    def release(self) -> None:
+        """Free the citizens' arrays now; the engine cannot step or report after this.
+
+        Mesa's ``Model`` keeps its step as bound methods on the instance, a reference
+        cycle, so a dropped engine is freed only by Python's cyclic garbage collector,
+        which runs by object count, not by size: a forecast held several dead engines'
+        arrays at once (about 1,650 B a citizen at its peak, against about 370 alive).
+        """
+        for name in ("state", "baseline", "approval", "initial_approval", "_fixed_xb"):
+            self.__dict__.pop(name, None)
+
+    def __enter__(self) -> SCSEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()

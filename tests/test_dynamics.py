@@ -1,5 +1,7 @@
 """Citizen dynamics: stage invariants, channels, direction of effects, stationarity."""
 
+import gc
+import weakref
 from dataclasses import replace
 
 import numpy as np
@@ -87,6 +89,26 @@ def test_covariates_no_channel_moves_stay_at_their_t0_values_and_cannot_be_writt
             values[0] = values[0]
     for name in MOVABLE_COVARIATES:
         assert model.state.covariates[name].dtype == np.float64 and model.state.covariates[name].flags.writeable
+
+
+def test_a_released_engine_frees_its_citizens_without_the_garbage_collector(population, approval_model):
+    """Mesa's Model is a reference cycle; ``release`` (and leaving ``with``) frees the arrays at once."""
+    gc.disable()
+    try:
+        with SCSEngine(population, approval_model, SimulationParams(), seed=1) as model:
+            model.run(2)
+            fairness = weakref.ref(model.state.covariates["fairness"])
+            history = model.metric_history()
+        assert fairness() is None
+        assert history.shape[0] == 3  # what was read before release stays
+        with pytest.raises(AttributeError):
+            model.metrics()
+        dropped = SCSEngine(population, approval_model, SimulationParams(), seed=1)
+        kept = weakref.ref(dropped.state.covariates["fairness"])
+        del dropped
+        assert kept() is not None  # without release, the cycle holds them until a collection
+    finally:
+        gc.enable()
 
 
 def test_sanctions_never_raise_approval(population, approval_model):
