@@ -204,7 +204,8 @@ class Latents:
         """(advantage types, n) uniforms, drawn from their own stream at the first read.
 
         Drawn late, not with the latents: they are read last, after ``realise`` has
-        freed the item latents (saves 56 B a citizen at the draw's peak).
+        freed the item latents (saves 64 B a citizen at the draw's peak, with the
+        eighth row that was drawn and never read).
         """
         if self._uniforms is None:
             self._uniforms = np.random.default_rng(self.uniform_seed).random((len(ADVANTAGE_COLUMNS), self.n))
