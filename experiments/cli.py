@@ -170,6 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=10,
         help="replications of the channel decomposition and dose-responses (default 10; 0 skips them)",
     )
+    forecast.add_argument(
+        "--prior-draws",
+        type=int_at_least("--prior-draws", 0),
+        default=200,
+        help="draws of the assumptions from their priors, kept if they pass the prior-predictive checks "
+        "(default 200; 0 skips them)",
+    )
+    forecast.add_argument(
+        "--morris-trajectories",
+        type=int_at_least("--morris-trajectories", 0),
+        default=6,
+        help="Morris trajectories over the assumptions' priors (default 6; 0 skips the screening)",
+    )
     forecast.add_argument("--backend", choices=("serial", "processes", "dask"), default="processes")
     forecast.add_argument("--scheduler", default=None, help="dask: address of an existing scheduler (tcp://HOST:PORT)")
     forecast.add_argument(

@@ -91,7 +91,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{scenario.name}: share approving {start:.2f}% at month 0, {end:.2f}% at month {args.months}")
     if calibration.kind != "shipped":
         print(f"calibration {calibration}: members by replicate {', '.join(map(str, results.members))}")
-    print(f"wrote {out}/trajectory.parquet, {out}/manifest.json, {out}/trajectory.png")
+    written = f"{out}/trajectory.parquet, {out}/manifest.json, {out}/trajectory.png"
+    if results.treatments is not None:
+        from experiments.treatment_effects import summarise, summary_lines
+
+        for line in summary_lines(summarise(results.treatments)):
+            print(line)
+        written += f", {out}/treatments.parquet, {out}/treatments.json"
+    print(f"wrote {written}")
     return 0
 
 
@@ -131,6 +138,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                 backend=backend,
                 decomposition_replications=args.decomposition_replications,
                 calibration=calibration,
+                prior_draws=args.prior_draws,
+                morris_trajectories=args.morris_trajectories,
             )
         finally:
             backend.close()
@@ -144,6 +153,19 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         f"{result['verdict']}{settled}"
     )
     print(f"  {variance_line(result['uncertainty'])}")
+    never = result["by_sanction"]["never_sanctioned"]
+    if "effect_pp" in never:
+        print(f"  never-sanctioned citizens ({100 * never['share_of_citizens']:.1f}%): {never['effect_pp']:+.2f} pp")
+    prior = result["prior"]
+    if prior is not None:
+        shown = "too few accepted draws for a verdict" if prior["verdict"] is None else (
+            f"effect {prior['effect_pp']:+.2f} pp ({prior['uncertainty_interval'][0]:+.2f} to "
+            f"{prior['uncertainty_interval'][1]:+.2f}): {prior['verdict']}"
+        )
+        print(f"  assumptions drawn from their priors: {prior['accepted']} of {prior['draws']} draws pass the "
+              f"prior-predictive checks ({100 * prior['acceptance_rate']:.0f}%); {shown}")  # fmt: skip
+    if result["morris"] is not None:
+        print(f"  assumptions that move the effect most (Morris mu*): {', '.join(result['morris']['top_three'])}")
     for name, value in result["channels"].items():
         if not value["route"]:
             print(f"  channel {name}: no route in this configuration")

@@ -47,6 +47,15 @@ from experiments.forecast_design import (
     shift_start,
     with_channels,
 )
+from experiments.forecast_groups import contributions_by_group, summarise_groups
+from experiments.forecast_prior import add_assumptions, morris_screening, run_prior
+from experiments.forecast_stats import (
+    BOOTSTRAP_RESAMPLES,
+    paired_effect,
+    uncertainty_summary,
+    verdict,
+    verdict_settled,
+)
 from experiments.forecast_variance import calibration_record, fixed_label, variance_split
 from experiments.scenario import Scenario
 from experiments.simulation import cached_population, replicate_member, replicate_metrics, replicate_seeds, tidy
@@ -63,56 +72,6 @@ COMPOSITIONAL = ("blacklisted", "gov_pilot_participant")  # states the shift its
 APPROVE = "all|share_approve"
 MOVED = tuple(f"all|share_moved_{channel}" for channel in CHANNEL_COVARIATES)
 SMALL_ARM_KEYS = (APPROVE, *MOVED)
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_STREAM = 0xB0075  # entropy word that keeps the bootstrap's stream apart from the replicates'
-
-
-def verdict(interval: tuple[float, float]) -> str:
-    """'supported' if the interval lies below zero, 'contradicted' if above, else 'inconclusive'."""
-    low, high = interval
-    if high < 0:
-        return "supported"
-    if low > 0:
-        return "contradicted"
-    return "inconclusive"
-
-
-def uncertainty_summary(effects: np.ndarray, seed: int) -> dict[str, object]:
-    """Mean, uncertainty interval with its Monte Carlo error, and the mean's confidence interval."""
-    effects = np.asarray(effects, dtype=float)
-    replicates = effects.size
-    low, high = np.percentile(effects, [2.5, 97.5])
-    rng = np.random.default_rng(np.random.SeedSequence([BOOTSTRAP_STREAM, seed]))
-    resamples = effects[rng.integers(0, replicates, size=(BOOTSTRAP_RESAMPLES, replicates))]
-    ends = np.percentile(resamples, [2.5, 97.5], axis=1)
-    sd = float(effects.std(ddof=1)) if replicates > 1 else 0.0
-    mean_se = sd / np.sqrt(replicates)
-    t = _t_quantile(replicates - 1)
-    return {
-        "effect_pp": float(effects.mean()),
-        "uncertainty_interval": [float(low), float(high)],
-        "uncertainty_interval_mc_se": [float(ends[0].std(ddof=1)), float(ends[1].std(ddof=1))],
-        "mean_effect_se": float(mean_se),
-        "mean_effect_ci95": [float(effects.mean() - t * mean_se), float(effects.mean() + t * mean_se)],
-        "per_replicate": effects.tolist(),
-    }
-
-
-def _t_quantile(dof: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, max(dof, 1)))
-
-
-def verdict_settled(summary: dict[str, object]) -> bool:
-    """Whether the verdict survives moving either end of the interval by two Monte Carlo standard errors."""
-    (low, high), (se_low, se_high) = summary["uncertainty_interval"], summary["uncertainty_interval_mc_se"]
-    current = verdict((low, high))
-    for new_low in (low - 2 * se_low, low + 2 * se_low):
-        for new_high in (high - 2 * se_high, high + 2 * se_high):
-            if new_low <= new_high and verdict((new_low, new_high)) != current:
-                return False
-    return True
 
 
 class ArmRunner:
@@ -140,6 +99,7 @@ class ArmRunner:
         self.backend = backend
         self.progress = progress
         self.calibration = parse_calibration(calibration)
+        self.outcomes: dict[str, np.ndarray] = {}
 
     def members(self) -> list[int | None]:
         """The member each replicate runs with under the runner's calibration (None: shipped)."""
@@ -163,26 +123,27 @@ class ArmRunner:
                 batch.append((scenario, self.n, self.months, self.seeds[r], draw, index, calibration))
             batches.append(batch)
         results: dict[str, list] = {name: [None] * replicates for name in names}
+        outcomes: dict[str, list] = {name: [None] * replicates for name in names}
         with tqdm(total=replicates * len(names), desc="forecast", unit="run", disable=not self.progress) as bar:
-            for r, values in self.backend.run(_run_batch, batches):
-                for name, value in zip(names, values, strict=True):
-                    results[name][r] = value
+            for r, values in self.backend.run(run_batch, batches):
+                for name, (value, codes) in zip(names, values, strict=True):
+                    results[name][r], outcomes[name][r] = value, codes
                 bar.update(len(names))
+        # Each arm's citizens at the horizon (``SCSEngine.citizen_outcomes``), replicates × n.
+        self.outcomes |= {name: np.stack(codes) for name, codes in outcomes.items()}
         return {name: np.stack(values) for name, values in results.items()}
 
 
-def _run_batch(batch: list[tuple]) -> list[np.ndarray]:
+def run_batch(batch: list[tuple]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Runs of one replicate: each (scenario, n, months, seed, draw, index, calibration) → (metrics, outcomes)."""
     out = []
     for scenario, n, months, seed, draw, index, calibration in batch:
         population = cached_population(n, seed, calibration)
-        values = replicate_metrics(scenario, n, months, seed, draw, population=population, calibration=calibration)
-        out.append(values if index is None else values[:, index])
+        codes: list[np.ndarray] = []
+        values = replicate_metrics(scenario, n, months, seed, draw, population=population, calibration=calibration,
+                                   outcomes=codes)  # fmt: skip
+        out.append((values if index is None else values[:, index], codes[0]))
     return out
-
-
-def paired_effect(base: np.ndarray, shift: np.ndarray, month: int, scale: float = 100.0) -> np.ndarray:
-    """Per-replicate shift − baseline at one month (replicates × months arrays)."""
-    return scale * (shift[:, month] - base[:, month])
 
 
 def run_forecast(
@@ -196,6 +157,8 @@ def run_forecast(
     backend=None,
     decomposition_replications: int = 10,
     calibration: CalibrationChoice | str = SHIPPED,
+    prior_draws: int = 0,
+    morris_trajectories: int = 0,
 ) -> tuple[dict[str, object], dict[str, pd.DataFrame]]:
     """The full forecast test; returns the result dict (``forecast.json``) and the main arms' tidy frames.
 
@@ -210,14 +173,21 @@ def run_forecast(
         calibration: ``shipped`` (default here; the command line defaults to
             ``ensemble``), ``ensemble`` or ``member:K``. Every arm but the
             variance split's fixed ones runs with it.
+        prior_draws: Draws of the assumptions from their priors, filtered by the
+            prior-predictive checks (``experiments.forecast_prior``); 0 skips them.
+        morris_trajectories: Morris trajectories over the priors; 0 skips the screening.
     """
     baseline.check_horizon(months)
     shift.check_horizon(months)
     start = shift_start(shift)
     if months < start:
         raise UserError(f"months: must be at least the shift month ({start}), got {months}")
-    if decomposition_replications < 0:
-        raise UserError(f"decomposition_replications: must be an integer >= 0, got {decomposition_replications}")
+    for name, value in (("decomposition_replications", decomposition_replications), ("prior_draws", prior_draws),
+                        ("morris_trajectories", morris_trajectories)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(f"{name}: must be an integer >= 0, got {value!r}")
+    if morris_trajectories == 1:
+        raise UserError("morris_trajectories: must be 0 (skip) or at least 2, got 1")
     check_parameter_files()  # a bad parameter file fails as one line, before any progress output
     choice = checked_choice(calibration)  # and so does a calibration that cannot be loaded
     runner = ArmRunner(n, months, replications, seed, backend or SerialBackend(), progress, choice)
@@ -246,6 +216,13 @@ def run_forecast(
               "channel_interaction_pp": None, "all_channels_off": None, "dose_response": None,
               "combined_dose_response": None}
     )  # fmt: skip
+    split = variance_split(choice, total, member_point, fixed)
+    prior = run_prior(runner, baseline, shift, prior_draws, seed, run_batch) if prior_draws else None
+    if prior is not None:
+        add_assumptions(split, prior)
+    morris = (
+        morris_screening(runner, baseline, shift, morris_trajectories, seed, run_batch) if morris_trajectories else None
+    )
     frames = {
         side: pd.concat([tidy(main[side][r], scenario.name, r) for r in range(replications)], ignore_index=True)
         for side, scenario in (("baseline", baseline), ("shift", shift))
@@ -269,10 +246,18 @@ def run_forecast(
         "category_effects_pp": {
             f"share_{k}": _metric_effect(main, f"all|share_{k}", months, seed)["effect_pp"] for k in range(1, 6)
         },
-        "uncertainty": variance_split(choice, total, member_point, fixed),
+        "uncertainty": split,
+        # The effect and verdict with the assumptions drawn from their priors and filtered, and what decides them.
+        "prior": prior,
+        "morris": morris,
+        "top_assumptions_by_morris": None if morris is None else morris["top_three"],
         "decomposition_replications": decomposition,
         **parts,
         "subgroups": _subgroups(main, months, seed),
+        # The same citizens in both arms: the sanctioned, the never-sanctioned and those who only learned.
+        "by_sanction": summarise_groups(
+            runner.outcomes["baseline"], runner.outcomes["shift"], lambda e: uncertainty_summary(e, seed)
+        ),
         "replications": replications,
         "seed": seed,
         "n": n,
@@ -315,6 +300,8 @@ def _decompose(
         arms[f"combined:{k}"] = (dose.scenario, True, SMALL_ARM_KEYS)
     extra = runner.run(arms, replicates)
     total = paired_effect(base, shifted, months)
+    outcomes = runner.outcomes
+    total_codes = (outcomes["baseline"][:replicates], outcomes["shift"][:replicates])
 
     def effect_of(prefix: str) -> np.ndarray:
         return paired_effect(extra[f"{prefix}:baseline"][:, :, 0], extra[f"{prefix}:shift"][:, :, 0], months)
@@ -329,6 +316,10 @@ def _decompose(
             channels[channel] |= {
                 "contribution": uncertainty_summary(total - effect_of(f"off:{channel}"), seed),
                 "alone": uncertainty_summary(alone, seed),
+                "contribution_by_group": contributions_by_group(
+                    total_codes, (outcomes[f"off:{channel}:baseline"], outcomes[f"off:{channel}:shift"]),
+                    lambda e: uncertainty_summary(e, seed),
+                ),
             }
 
     def dose_entry(key: str, dose, arm: str) -> dict[str, object]:

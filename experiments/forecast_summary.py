@@ -85,19 +85,25 @@ def _channel_lines(result: dict[str, object]) -> list[str]:
         f"Each channel was switched off, and on alone, in the first {result['decomposition_replications']} "
         "paired replications.",
         "",
-        "| channel | contribution (pp) | 95% uncertainty interval | alone (pp) |",
-        "|---|---|---|---|",
+        "| channel | contribution (pp) | 95% uncertainty interval | alone (pp) | among the sanctioned (pp) | "
+        "among the never-sanctioned (pp) | among those who only learned (pp) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, value in channels.items():
         if value["route"]:
             contribution = value["contribution"]
+            groups = value.get("contribution_by_group") or {}
+            by_group = " | ".join(
+                f"{groups[g]['effect_pp']:+.2f}" if groups.get(g) else "none in the group"
+                for g in ("sanctioned", "never_sanctioned", "learned_only")
+            )
             lines.append(
                 f"| {name} | {contribution['effect_pp']:+.2f} | {_interval(contribution['uncertainty_interval'])} | "
-                f"{value['alone']['effect_pp']:+.2f} |"
+                f"{value['alone']['effect_pp']:+.2f} | {by_group} |"
             )
         else:
-            lines.append(f"| {name} | no route in this configuration | | |")
-    lines += [f"| interaction (total − sum alone) | {result['channel_interaction_pp']:+.2f} | | |", ""]
+            lines.append(f"| {name} | no route in this configuration | | | | | |")
+    lines += [f"| interaction (total − sum alone) | {result['channel_interaction_pp']:+.2f} | | | | | |", ""]
     if silent:
         covariates = ", ".join(f"{name} ({', '.join(channels[name]['covariates'])})" for name in silent)
         lines.append(
@@ -123,10 +129,63 @@ def _channel_lines(result: dict[str, object]) -> list[str]:
     return lines
 
 
+def _sanction_lines(result: dict[str, object]) -> list[str]:
+    """The same citizens in both arms: the sanctioned, the never-sanctioned and those who only learned."""
+    groups = result["by_sanction"]
+    words = {
+        "sanctioned": "listed at some time under the shift",
+        "never_sanctioned": "never listed in either arm",
+        "learned_only": "never listed, but knowing of punitive uses under the shift and not without it",
+    }
+    lines = []
+    for name, text in words.items():
+        entry = groups[name]
+        if "effect_pp" not in entry:
+            lines.append(f"- Citizens {text}: none in any replicate.")
+            continue
+        lines.append(
+            f"- Citizens {text} ({100 * entry['share_of_citizens']:.1f}% of all): {_pp(entry['effect_pp'])} "
+            f"(95% uncertainty interval {_interval(entry['uncertainty_interval'])})."
+        )
+    return lines
+
+
+def _prior_lines(result: dict[str, object]) -> list[str]:
+    """What the verdict rests on: the assumptions drawn from their priors, and the Morris screening."""
+    prior, morris = result.get("prior"), result.get("morris")
+    lines = []
+    if prior is None:
+        lines.append("The assumptions were held at their register values (0 prior draws).")
+    else:
+        passed = ", ".join(f"{name} {count}" for name, count in prior["passed_by_check"].items())
+        lines.append(
+            f"Drawing the {len(prior['priors'])} uncertain assumptions from their priors (sim/README.md), "
+            f"{prior['accepted']} of {prior['draws']} draws ({100 * prior['acceptance_rate']:.0f}%) pass the "
+            f"prior-predictive checks (draws passing each: {passed})."
+        )
+        if prior["verdict"] is None:
+            lines.append("Too few draws were accepted to give an interval or a verdict under the prior.")
+        else:
+            lines.append(
+                f"Over the accepted draws the effect is {_pp(prior['effect_pp'])} (95% uncertainty interval "
+                f"{_interval(prior['uncertainty_interval'])}): the forecast is **{prior['verdict']}** under the "
+                f"filtered prior, against **{result['verdict']}** at the register values."
+            )
+    if morris is not None:
+        top = ", ".join(f"{name} (μ* {morris['mu_star'][name]:.2f} pp)" for name in morris["top_three"])
+        lines.append(
+            f"Morris screening over the priors ({morris['points']} points, unfiltered): the effect ranges from "
+            f"{_pp(morris['effect_range_pp'][0])} to {_pp(morris['effect_range_pp'][1])}, above zero at "
+            f"{100 * morris['share_of_points_with_effect_above_zero']:.0f}% of the points; the assumptions that "
+            f"move it most are {top}."
+        )
+    return lines
+
+
 def _subgroup_lines(result: dict[str, object]) -> list[str]:
     groups = {g: v for g, v in result["subgroups"].items() if "effect_pp" in v}
     traits = {g: v for g, v in groups.items() if not v["compositional"]}
-    lines = []
+    lines = [*_sanction_lines(result), ""]
     if traits:
         ordered = sorted(traits, key=lambda g: traits[g]["effect_pp"])
         lines.append(
@@ -193,6 +252,10 @@ def summary_markdown(result: dict[str, object]) -> str:
         f"{result['baseline_share']:.1f}% without it: an effect of **{_pp(result['effect_pp'])}** (95% uncertainty "
         f"interval {_interval(result['uncertainty_interval'])}; mean effect 95% CI "
         f"{_interval(result['mean_effect_ci95'])}). {_verdict_sentence(result)} {_settled_sentence(result)}",
+        "",
+        "## What the verdict rests on",
+        "",
+        *_prior_lines(result),
         "",
         "## Uncertainty",
         "",

@@ -15,6 +15,9 @@ Without an ensemble there is no arm B: coefficients = V(A) − V(C) and
 calibrations is 0 by construction. A difference of two sample variances can
 fall below 0 by chance; it is then reported as 0 and flagged, with its raw
 estimate. Shares are of the sum of the (clipped) components.
+
+With prior draws of the assumptions (``experiments.forecast_prior``) a fourth
+component is added: assumptions = V(P) − V(A), P being the accepted draws.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def method(choice: CalibrationChoice) -> str:
     )
     tail = (
         " A negative difference is clipped at 0 and flagged (its raw estimate is kept); "
-        "shares are of the sum of the three components."
+        "shares are of the sum of the components."
     )
     if choice.kind == "ensemble":
         return (
@@ -156,8 +159,11 @@ def variance_markdown(result: dict[str, object]) -> list[str]:
         return [" ".join(lines)]
     parts = []
     for name, words in (("chance", "chance (simulation noise)"), ("coefficients", "coefficients within a "
-                        "calibration"), ("calibrations", "between calibrations")):  # fmt: skip
-        value = components[name]
+                        "calibration"), ("calibrations", "between calibrations"),
+                        ("assumptions", "the assumptions (accepted prior draws)")):  # fmt: skip
+        value = components.get(name)
+        if value is None or value["variance"] is None:
+            continue
         text = f"{words} {100 * value['share']:.0f}% ({value['variance']:.3g} pp²)"
         if value.get("by_construction"):
             text += ", zero by construction: one calibration throughout"

@@ -4,7 +4,8 @@ A scenario names its t = 0 policy (``[levers]``, default the 2018 status quo),
 any behavioural assumptions it overrides (``[dynamics]``, ``[scores]``),
 which channels are on (``[channels]``), and when levers change
 (``[[changes]]``, each with a ``month`` and the levers it sets from that month
-on). Types, ranges and status-quo ranges come from ``sim.params`` and
+on), and any survey experiments in silico (``[[treatments]]``,
+``sim.treatments``). Types, ranges and status-quo ranges come from ``sim.params`` and
 ``sim.schema``, defined once for the engine, scenarios, sweeps and the app.
 """
 
@@ -20,9 +21,9 @@ from sim.errors import ParameterError, UserError
 from sim.params import Channels, DynamicsParams, PolicyLevers, SimulationParams
 from sim.schema import describe, validated
 from sim.scores import ScoreParams
+from sim.treatments import MAX_MONTH, Treatment, unique_names
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
-MAX_MONTH = 600
 
 
 class ScenarioError(UserError):
@@ -63,10 +64,12 @@ class Scenario(BaseModel):
     scores: ScoreParams = Field(default_factory=ScoreParams)
     channels: Channels = Field(default_factory=Channels)
     changes: list[Change] = Field(default_factory=list)
+    treatments: list[Treatment] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _status_quo_holds(self) -> Scenario:
         self.params().check_status_quo()
+        unique_names(self.treatments)
         return self
 
     def params(self) -> SimulationParams:
@@ -88,6 +91,12 @@ class Scenario(BaseModel):
                     f"{self.name}: changes.{index}.month: {change.month} is after the horizon of {months} months; "
                     f"simulate at least {change.month} months or move the change"
                 )
+        for index, treatment in enumerate(self.treatments):
+            if treatment.month > months:
+                raise ScenarioError(
+                    f"{self.name}: treatments.{index}.month: {treatment.month} is after the horizon of {months} "
+                    f"months; simulate at least {treatment.month} months or move the treatment"
+                )
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -100,6 +109,10 @@ def _describe(error: dict[str, Any]) -> str:
         if loc[2:] == ["month"]:
             return f"{prefix}.month: must be an integer month between 1 and {MAX_MONTH}, got {error.get('input')!r}"
         return describe(rest, PolicyLevers, prefix)
+    if section == "treatments" and len(loc) >= 3:
+        prefix = ".".join(loc[:2])
+        rest = {**error, "loc": tuple(loc[2:])}
+        return describe(rest, Treatment, prefix)
     if error["type"] == "value_error" and isinstance(error.get("ctx", {}).get("error"), ParameterError) and not loc:
         return str(error["ctx"]["error"])
     return describe(error, Scenario)

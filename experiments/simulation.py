@@ -27,6 +27,7 @@ from calibration.ensemble_files import SHIPPED, CalibrationChoice, parse_calibra
 from calibration.members import Calibration, checked_choice, load_calibration
 from calibration.members import replicate_member as member_for_stream
 from experiments.scenario import Scenario, load_scenario
+from experiments.treatment_effects import treatment_frame
 from sim.errors import UserError
 from sim.metrics import METRIC_KEYS
 from sim.model import SCSEngine
@@ -70,6 +71,8 @@ def replicate_metrics(
     progress: tqdm | None = None,
     population: Population | None = None,
     calibration: CalibrationChoice | str = SHIPPED,
+    treatment_rows: list[dict] | None = None,
+    outcomes: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """One replicate of a scenario: its metrics, months 0..``months`` × ``METRIC_KEYS``.
 
@@ -80,7 +83,9 @@ def replicate_metrics(
     from the calibration the choice gives this replicate (``replicate_member``);
     coefficients are drawn from that calibration's own covariance.
     ``population`` may pass the citizens of this seed and calibration already
-    built (``replicate_population``).
+    built (``replicate_population``). The scenario's treatments' rows
+    (``sim.treatments.record``) are appended to ``treatment_rows`` if given,
+    and the citizens' final ``SCSEngine.citizen_outcomes`` to ``outcomes``.
     """
     population_ss, model_ss, parameter_ss, _ = split_seed(seed)
     chosen = replicate_calibration(calibration, seed)
@@ -88,7 +93,10 @@ def replicate_metrics(
         population = build_population(n, population_ss, chosen.generator)
     approval = engine_approval_model(chosen.joint, np.random.default_rng(parameter_ss) if draw_parameters else None)
     # Released on leaving (``SCSEngine.release``): the next replicate's citizens never share memory with these.
-    with SCSEngine(population, approval, scenario.params(), scenario.schedule(), seed=model_ss) as model:
+    engine = SCSEngine(
+        population, approval, scenario.params(), scenario.schedule(), seed=model_ss, treatments=scenario.treatments
+    )
+    with engine as model:
         for _ in range(months):
             model.step()
             if progress is not None:
@@ -96,6 +104,10 @@ def replicate_metrics(
         # The engine collects each month as a vector in the order of METRIC_KEYS:
         # stacking them saves building and reading a dict per month.
         values = model.metric_history()
+        if treatment_rows is not None:
+            treatment_rows += model.treatment_rows
+        if outcomes is not None:
+            outcomes.append(model.citizen_outcomes())
     if values.shape != (months + 1, len(METRIC_KEYS)) or values.dtype != np.float64:
         raise RuntimeError(f"the engine returned metrics of shape {values.shape}, not months × sim.metrics.METRIC_KEYS")
     return values
@@ -166,9 +178,17 @@ def run_replicate(
     draw_parameters: bool = False,
     progress: tqdm | None = None,
     calibration: CalibrationChoice | str = SHIPPED,
+    treatment_rows: list[dict] | None = None,
 ) -> pd.DataFrame:
-    """One replicate of a scenario, as tidy rows (the same ``seed`` always gives the same rows)."""
-    values = replicate_metrics(scenario, n, months, seed, draw_parameters, progress, calibration=calibration)
+    """One replicate of a scenario, as tidy rows (the same ``seed`` always gives the same rows).
+
+    Its treatments' rows, tagged with ``replicate``, are appended to ``treatment_rows`` if given.
+    """
+    rows: list[dict] = []
+    values = replicate_metrics(scenario, n, months, seed, draw_parameters, progress, calibration=calibration,
+                               treatment_rows=rows)  # fmt: skip
+    if treatment_rows is not None:
+        treatment_rows += [{"replicate": replicate, **row} for row in rows]
     return tidy(values, scenario.name, replicate)
 
 
@@ -190,6 +210,8 @@ class Results:
     extra: dict[str, object] = field(default_factory=dict)
     calibration: CalibrationChoice = SHIPPED
     members: list[int | None] = field(default_factory=list)
+    # Treated and control means by treatment, subgroup, month and replicate (None: the scenario has no treatments).
+    treatments: pd.DataFrame | None = None
 
     def series(self, metric: str = "share_approve", group: str = "all") -> pd.DataFrame:
         """Replicates × months of one metric."""
@@ -252,12 +274,16 @@ class Simulation:
         seeds = replicate_seeds(self.seed, replications)
         check_parameter_files()  # a bad parameter file fails as one line, before the progress bar starts
         checked_choice(self.calibration)  # and so does a calibration that cannot be loaded
+        rows: list[dict] = []
         with tqdm(total=months * replications, desc=self.scenario.name, unit="month", disable=not progress) as bar:
             frames = [
-                run_replicate(self.scenario, self.n, months, child, r, self.draw_parameters, bar, self.calibration)
+                run_replicate(
+                    self.scenario, self.n, months, child, r, self.draw_parameters, bar, self.calibration, rows
+                )
                 for r, child in enumerate(seeds)
             ]
         frame = pd.concat(frames, ignore_index=True)
         members = [replicate_member(self.calibration, child) for child in seeds]
+        treatments = treatment_frame(rows) if self.scenario.treatments else None
         return Results(frame, self.scenario, self.n, months, replications, self.seed, self.draw_parameters,
-                       calibration=self.calibration, members=members)  # fmt: skip
+                       calibration=self.calibration, members=members, treatments=treatments)  # fmt: skip

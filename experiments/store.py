@@ -79,6 +79,7 @@ def manifest(results) -> dict[str, object]:
             "channels": params.channels.model_dump(),
             "scores": params.scores.model_dump(),
             "changes": [{"month": m, **c} for m, c in results.scenario.schedule()],
+            "treatments": [t.model_dump() for t in results.scenario.treatments],
         },
         "package_version": package_version(),
         "git": git_revision(),
@@ -130,7 +131,11 @@ def atomic_write_all(writes: list[tuple[Path, Callable[[Path], None]]]) -> None:
 
 
 def write_results(results, out: Path) -> None:
-    """Write ``trajectory.parquet``, ``manifest.json`` and ``trajectory.png`` into ``out``."""
+    """Write ``trajectory.parquet``, ``manifest.json`` and ``trajectory.png`` into ``out``.
+
+    A scenario with treatments also writes ``treatments.parquet`` (treated and control means by
+    replicate, treatment, subgroup and month) and ``treatments.json`` (``experiments.treatment_effects``).
+    """
     # Imported here, not at the top: the command line imports this module at start-up.
     import matplotlib.pyplot as plt
 
@@ -142,6 +147,13 @@ def write_results(results, out: Path) -> None:
     fig = results.plot()
     atomic_write(out / "trajectory.png", lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
+    if results.treatments is not None:
+        from experiments.treatment_effects import summarise
+
+        treatments = results.treatments
+        atomic_write(out / "treatments.parquet", lambda tmp: treatments.to_parquet(tmp, index=False))
+        summary = json.dumps(summarise(treatments), indent=1, allow_nan=False) + "\n"
+        atomic_write(out / "treatments.json", lambda tmp: tmp.write_text(summary))
 
 
 def read_trajectory(path: Path) -> pd.DataFrame:

@@ -53,6 +53,8 @@ SANCTION_LEVELS = ((1, "travel_ban"), (2, "credit_restriction"), (3, "public_nam
 # Metrics kept for everyone only. `share_moved_<channel>` is the share of
 # citizens whose covariates under that channel differ from their t = 0 values:
 # zero in every month means the channel has no route to approval in this run.
+# Channels that write the same covariates (the perceived functions) share their
+# value. Knowledge of punitive uses and the memory of enforcement seen are 0–1.
 POPULATION_METRICS = (
     "share_wrongly_listed",
     "share_redlisted",
@@ -61,6 +63,8 @@ POPULATION_METRICS = (
     "share_aware",
     "share_pilot_resident",
     "mean_fairness",
+    "mean_punitive_knowledge",
+    "mean_enforcement_seen",
     *(f"share_moved_{channel}" for channel in CHANNEL_COVARIATES),
 )
 METRIC_KEYS = (
@@ -227,12 +231,16 @@ def _population_values(state: CitizenState, listed: np.ndarray) -> np.ndarray:
     out += [count / users.size if users.size else float("nan") for count in received]
     out += [np.count_nonzero(state.aware) / n, np.count_nonzero(state.resident) / n]
     out.append(float(state.covariates["fairness"].mean()))
+    out += [float(state.punitive_knowledge.mean()), float(state.enforcement_seen.mean())]
+    shares: dict[tuple[str, ...], float] = {}
     for names in CHANNEL_COVARIATES.values():
-        # In place into kept masks: no new n-long array per covariate.
-        np.not_equal(state.covariates[names[0]], state.baseline[names[0]], out=moved)
-        for name in names[1:]:
-            np.logical_or(moved, np.not_equal(state.covariates[name], state.baseline[name], out=mask), out=moved)
-        out.append(np.count_nonzero(moved) / n)
+        if names not in shares:  # channels writing the same covariates are counted once
+            # In place into kept masks: no new n-long array per covariate.
+            np.not_equal(state.covariates[names[0]], state.baseline[names[0]], out=moved)
+            for name in names[1:]:
+                np.logical_or(moved, np.not_equal(state.covariates[name], state.baseline[name], out=mask), out=moved)
+            shares[names] = np.count_nonzero(moved) / n
+        out.append(shares[names])
     return np.array(out, dtype=np.float64)
 
 

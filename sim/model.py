@@ -27,8 +27,11 @@ from sim.policy import step_policy
 from sim.schema import validated
 from sim.scores import move_scores, step_scores
 from sim.state import MOVABLE_COVARIATES, Population, initial_state
+from sim.treatments import Treatment, assign, fix_subgroups, informed_this_month, record, unique_names
 
 Schedule = Sequence[tuple[int, Mapping[str, Any]]]
+# Bits of ``SCSEngine.citizen_outcomes``: approves (4 or 5), listed since t = 0, knows of punitive uses (≥ 0.5).
+APPROVES, EVER_LISTED, KNOWS_PUNITIVE_USES = 1, 2, 4
 STAGES = ("scores", "policy", "perceptions", "approval", "collect")
 
 
@@ -55,6 +58,9 @@ class SCSEngine(mesa.Model):
             and Mesa's own generators use separate children. ``None`` draws fresh
             entropy from the operating system (kept in ``seed_sequence``).
         horizon: The last month; ``None`` runs for as long as it is stepped.
+        treatments: Survey experiments in silico (``sim.treatments``); the citizens
+            each draws come from a child of the initialisation seed, so adding one
+            changes no other draw. Their effects are in ``treatment_rows``.
 
     Raises:
         ParameterError: A t = 0 value outside its status-quo range, or a bad change.
@@ -69,6 +75,7 @@ class SCSEngine(mesa.Model):
         schedule: Schedule = (),
         seed: int | np.random.SeedSequence | None = None,
         horizon: int | None = None,
+        treatments: Sequence[Treatment] = (),
     ) -> None:
         root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         init_ss, step_ss, mesa_ss = root.spawn(3)
@@ -88,6 +95,9 @@ class SCSEngine(mesa.Model):
         init_rng = np.random.default_rng(init_ss)
         self.state = initial_state(population, self.params, init_rng)
         self.baseline = calibrate_baseline(self.state, self.params, init_rng)
+        unique_names(treatments)
+        self.arms = assign(treatments, self.state, init_ss) if treatments else []
+        self.treatment_rows: list[dict[str, float | int | str]] = []
         self.levers = self.params.levers
         self._fixed_xb: tuple[ApprovalModel, int, np.ndarray, np.ndarray] | None = None
         self.approval = self._approval()
@@ -171,9 +181,14 @@ class SCSEngine(mesa.Model):
         clock = self._lap("scores", clock)
         events = step_policy(state, self.levers, self.params.dynamics, self.baseline, defaulted, rng)
         clock = self._lap("policy", clock)
-        step_perceptions(state, events, self.levers, self.params.dynamics, self.params.channels, self.baseline, rng)
+        fix_subgroups(self.arms, state, month)
+        informed = informed_this_month(self.arms, month)
+        step_perceptions(
+            state, events, self.levers, self.params.dynamics, self.params.channels, self.baseline, rng, informed
+        )
         clock = self._lap("perceptions", clock)
         self.approval = self._approval()
+        self.treatment_rows += record(self.arms, self.approval, month)
         clock = self._lap("approval", clock)
         self.datacollector.collect(self)
         self._lap("collect", clock)
@@ -189,6 +204,18 @@ class SCSEngine(mesa.Model):
     def metrics(self) -> dict[str, float]:
         """This month's metrics (``"<group>|<metric>"`` → value)."""
         return collect_metrics(self.state, self.approval)
+
+    def citizen_outcomes(self) -> np.ndarray:
+        """Each citizen's state this month in one byte: ``APPROVES | EVER_LISTED | KNOWS_PUNITIVE_USES`` bits.
+
+        Paired runs compare the same citizens across arms with it (the forecast's
+        never-sanctioned citizens), at 1 B a citizen.
+        """
+        state = self.state
+        codes = (self.approval >= 4).astype(np.uint8)
+        codes |= state.ever_listed.astype(np.uint8) * np.uint8(EVER_LISTED)
+        codes |= (state.punitive_knowledge >= 0.5).astype(np.uint8) * np.uint8(KNOWS_PUNITIVE_USES)
+        return codes
 
     def metric_history(self) -> np.ndarray:
         """Every collected month's metrics: months 0..``month`` × ``sim.metrics.METRIC_KEYS``."""

@@ -31,6 +31,12 @@ TABLE5 = "assumption: Table 5 (benefits by location) is withheld; Section 4.4 sa
 # Listings count as disadvantages; at t = 0 they must leave room for Table A2's
 # 25.1% of Sesame/Tencent users with disadvantages in the low-propensity class
 # (sim.baseline.calibrate_baseline), which bounds how many can be listed in 2018.
+XU2022 = (
+    "external: Xu, Kostka & Cao (2022), 'Information Control and Public Support for Social Credit Systems in "
+    "China', Journal of Politics"
+)
+# Solved by calibration/information.py (``scsim calibrate --information``); a test checks that they agree.
+SOLVED_XU2022 = "solved so that the in-silico survey experiment reproduces " + XU2022.removeprefix("external: ")
 LISTING_ROOM = (
     "2018 listings must leave room for Table A2's 25.1% disadvantages among Sesame/Tencent users, and for the 11% "
     "of residents aware of their pilot (Section 4), since the listed know"
@@ -123,6 +129,15 @@ class PolicyLevers(BaseModel):
         source="assumption",
         why="one unit of framing either way", status_quo=(0, 0), status_quo_why="framing is measured from 2018",
     )  # fmt: skip
+    media_punitive_share: float = bounded(
+        0.028, 0, 1, "share of state-media SCS coverage that reports punitive uses (2018: 2.8%)",
+        source=XU2022 + ": 2.8% of 650 state-media reports on the SCS portrayed it negatively",
+        why=SHARE,
+    )  # fmt: skip
+    naming_audience: float = bounded(
+        50, 0, 10_000, "pilot residents who see each public naming (sanction_breadth 3)",
+        why="from nobody to a locality-wide notice board of 10,000 residents per name",
+    )  # fmt: skip
 
 
 class DynamicsParams(BaseModel):
@@ -144,12 +159,20 @@ class DynamicsParams(BaseModel):
         why="from weak to strong persistence; above ≈0.97 the other users could not hold even the 2018 listings",
     )  # fmt: skip
     fairness_drop_wrongful: float = bounded(
-        1.0, 0, 3, "fairness points lost when listed without misconduct", why="up to the whole 1–4 fairness scale"
+        1.0, 0, 3, "fairness points lost when listed without misconduct", why="up to the whole 1–4 fairness scale",
+        prior=(0, 2),
+        prior_why="from none to two-thirds of the 1–4 scale",
     )
     fairness_drop_peer: float = bounded(
-        0.5, 0, 3, "fairness points lost per tie wrongly listed", why="up to the whole 1–4 fairness scale"
+        0.5, 0, 3, "fairness points lost per tie wrongly listed", why="up to the whole 1–4 fairness scale",
+        prior=(0, 1),
+        prior_why="from none to a third of the 1–4 scale per tie",
     )
-    fairness_recovery: float = bounded(0.05, 0, 1, "monthly share of a fairness loss that recovers", why=SHARE)
+    fairness_recovery: float = bounded(
+        0.05, 0, 1, "monthly share of a fairness loss that recovers", why=SHARE,
+        prior=(0.01, 0.2),
+        prior_why="half-lives from about three months to six years",
+    )
     fairness_transparency_gain: float = bounded(
         0.3, 0, 3, "fairness points gained when algorithms are published", why="up to the whole 1–4 fairness scale"
     )
@@ -160,11 +183,18 @@ class DynamicsParams(BaseModel):
         0.3, 0, 2, "perceived-function points per unit of media framing", why="up to half of the 1–5 scales"
     )
     sanction_function_drop: float = bounded(
-        0.5, 0, 4, "perceived-function points lost while sanctioned", why="up to the whole 1–5 scales"
+        0.5, 0, 4, "perceived-function points lost while sanctioned", why="up to the whole 1–5 scales", prior=(0, 1),
+        prior_why="from none to a quarter of the 1–5 scales",
     )
-    functions_drift: float = bounded(0.1, 0, 1, "monthly speed at which perceived functions adjust", why=SHARE)
+    functions_drift: float = bounded(
+        0.1, 0, 1, "monthly speed at which perceived functions adjust", why=SHARE,
+        prior=(0.05, 0.5),
+        prior_why="adjustment within about 2 to 20 months",
+    )
     relative_sensitivity: float = bounded(
-        1.0, 0, 5, "relative-score points per SD of score change vs ties", why="up to the whole 1–5 scale per SD"
+        1.0, 0, 5, "relative-score points per SD of score change vs ties", why="up to the whole 1–5 scale per SD",
+        prior=(0, 2),
+        prior_why="from none to two points per SD",
     )
     awareness_forgetting: float = bounded(
         0.02, 0.01, 1, "monthly P(an aware pilot resident stops being aware)",
@@ -172,6 +202,41 @@ class DynamicsParams(BaseModel):
         "anyone forgets",
     )  # fmt: skip
     network_degree: int = bounded(8, 1, 50, "social ties per citizen", why="from one tie to a wide circle")
+    knowledge_decay: float = bounded(
+        0.2, 0.02, 1, "monthly share of knowledge of punitive uses that fades",
+        source="assumption (information effects fade within weeks to months: Hill, Lo, Vavreck & Zaller 2013, "
+        "Political Communication 30(4))",
+        why="from a half-life of almost three years to forgetting within the month", prior=(0.05, 0.5),
+        prior_why="half-lives from about one month to a year",
+    )  # fmt: skip
+    media_learning: float = bounded(
+        1.0, 0, 1, "monthly P(learning of punitive uses) per unit share of punitive media coverage",
+        why="a probability per unit share: at 1, coverage that reported nothing else would reach everyone monthly",
+        prior=(0.25, 1),
+        prior_why="from a quarter of the readers of punitive coverage learning monthly to all",
+    )  # fmt: skip
+    tie_learning: float = bounded(
+        0.5, 0, 1, "P(a tie's new listing teaches of punitive uses, or shows enforcement)", why=SHARE, prior=(0.1, 0.9),
+        prior_why="most but not all ties hear of a listing, or few do",
+    )
+    knowledge_drop: float = bounded(
+        0.487, 0, 4, "perceived-function and fairness points lost at full knowledge of punitive uses",
+        source=SOLVED_XU2022 + " (repression treatment: support about 12% lower)",
+        why="up to the whole 1–5 scales", prior=(0, 1),
+        prior_why="from none to twice the solved value; the Xu check keeps draws inside its band",
+    )  # fmt: skip
+    enforcement_gain: float = bounded(
+        0.088, 0, 4, "perceived-function points gained at full memory of deserved punishment seen",
+        source=SOLVED_XU2022 + " (social-order frame: support not much higher); Interview 5 (Section 4.4)",
+        why="from no effect (0 is allowed: the route may not exist) to the whole 1–5 scales", prior=(0, 0.5),
+        prior_why="from none to about six times the solved value; the Xu check keeps draws inside its band",
+    )  # fmt: skip
+    enforcement_decay: float = bounded(
+        0.2, 0.02, 1, "monthly share of the memory of deserved punishment seen that fades",
+        source="assumption (as knowledge_decay)",
+        why="from a half-life of almost three years to forgetting within the month", prior=(0.05, 0.5),
+        prior_why="half-lives from about one month to a year",
+    )  # fmt: skip
 
 
 class Channels(BaseModel):
@@ -185,7 +250,12 @@ class Channels(BaseModel):
     awareness: bool = switch(True, "coverage → pilot awareness, and `received_info` for the newly covered")
     benefits: bool = switch(True, "benefits and redlists (or their withdrawal) → `advantages`")
     transparency: bool = switch(True, "published algorithms → `transparency`")
-    framing: bool = switch(True, "media framing and sanctions → perceived functions")
+    sanction_functions: bool = switch(True, "perceived functions fall while sanctioned")
+    media_functions: bool = switch(True, "state-media framing → perceived functions")
+    punitive_knowledge: bool = switch(
+        True, "knowledge of punitive uses (own or ties' listings, public naming, media) → perceived functions, fairness"
+    )
+    visible_enforcement: bool = switch(True, "deserved listings seen (ties, public naming) → perceived functions")
 
 
 class SimulationParams(BaseModel):

@@ -20,12 +20,32 @@ t = 0 values.
   covered localities who learn of their pilot have received information.
   Sanction notices do not count as "information about SCS" (the survey item
   is about information received), so they never raise ``received_info``.
-* framing → perceived functions: drift at ``functions_drift`` towards their
-  t = 0 value plus ``framing_sensitivity`` × media framing, minus
-  ``sanction_function_drop`` while sanctioned.
+* sanction_functions → perceived functions: a shift shared by the three
+  functions drifts at ``functions_drift`` towards ``−sanction_function_drop``
+  while sanctioned and back to 0 after.
+* media_functions → perceived functions: the same shift's target moves by
+  ``framing_sensitivity`` × media framing.
+* punitive_knowledge → perceived functions and fairness: knowledge of punitive
+  uses (0–1) rises with one's own listing (to 1), ties' new listings
+  (``tie_learning`` each), public naming seen (``naming_audience`` residents per
+  name under ``sanction_breadth`` 3) and state-media coverage of punitive uses
+  (``media_learning`` × ``media_punitive_share``, Xu, Kostka & Cao 2022), and
+  fades at ``knowledge_decay``. Each point of knowledge above its t = 0 level
+  costs ``knowledge_drop`` points.
+* visible_enforcement → perceived functions: the memory (0–1) of deserved
+  listings seen (ties' listings for conduct, public naming of them) fades at
+  ``enforcement_decay``; each point above its t = 0 level adds
+  ``enforcement_gain`` points (Interview 5, Section 4.4), except to citizens
+  who are listed themselves.
+
+Survey experiments in silico (``sim.treatments``) set knowledge
+(``repression_info``) or the memory of enforcement (``social_order_frame``)
+to 1 for the treated.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -43,8 +63,12 @@ CHANNEL_PARAMETERS: dict[str, tuple[str, ...]] = {
     "awareness": ("awareness_forgetting",),
     "benefits": ("recall_months",),
     "transparency": ("transparency_gain",),
-    "framing": ("framing_sensitivity", "sanction_function_drop", "functions_drift"),
+    "sanction_functions": ("sanction_function_drop", "functions_drift"),
+    "media_functions": ("framing_sensitivity", "functions_drift"),
+    "punitive_knowledge": ("knowledge_decay", "media_learning", "tie_learning", "knowledge_drop", "network_degree"),
+    "visible_enforcement": ("enforcement_decay", "tie_learning", "enforcement_gain", "network_degree"),
 }  # fmt: skip
+FUNCTION_CHANNELS = ("sanction_functions", "media_functions", "punitive_knowledge", "visible_enforcement")
 
 
 def step_perceptions(
@@ -55,8 +79,14 @@ def step_perceptions(
     channels: Channels,
     baseline: Baseline,
     rng: np.random.Generator,
+    informed: Mapping[str, np.ndarray] | None = None,
 ) -> None:
-    """Update ``state.covariates`` in place from this month's events."""
+    """Update ``state.covariates`` in place from this month's events.
+
+    ``informed`` maps an information treatment's kind (``sim.treatments.KINDS``)
+    to the citizens it reaches this month (indices).
+    """
+    informed = informed or {}
     recall = dynamics.recall_months
     cov, base = state.covariates, state.baseline
     # In place (one array per timer): saves two 4 MB and two 8 MB temporaries a month at a million citizens.
@@ -71,8 +101,12 @@ def step_perceptions(
     if channels.disadvantage:
         np.less(state.months_since_disadvantage, recall, out=cov["disadvantages"])
 
-    if channels.fairness:
-        _perceive_fairness(state, events, levers, dynamics)
+    # Learning and fading come first: this month's knowledge moves this month's covariates.
+    if channels.punitive_knowledge or channels.visible_enforcement:
+        _learn_of_enforcement(state, events, levers, dynamics, channels, informed)
+    knowledge, enforcement = _information_points(state, dynamics, channels, baseline)
+    if channels.fairness or channels.punitive_knowledge:
+        _perceive_fairness(state, events, levers, dynamics, channels.fairness, knowledge)
 
     if channels.transparency:
         gain = dynamics.transparency_gain * levers.algorithm_transparency
@@ -97,25 +131,25 @@ def step_perceptions(
         newly_informed = learn & ~sanctioned & ~state.initially_resident
         np.maximum(cov["received_info"], newly_informed, out=cov["received_info"])
 
-    if channels.framing:
-        sanctioned = state.listed
-        # One scratch array for the three functions: saves ~15 8-MB temporaries a month.
-        target = np.empty(state.n)
-        for name in FUNCTIONS:
-            low, high = FUNCTION_RANGES[name]
-            np.add(base[name], dynamics.framing_sensitivity * levers.media_framing, out=target, dtype=np.float64)
-            # target − drop × sanctioned: subtracting 0.0 leaves the others' bits as they are.
-            np.subtract(target, dynamics.sanction_function_drop, out=target, where=sanctioned)
-            np.subtract(target, cov[name], out=target)
-            np.multiply(target, dynamics.functions_drift, out=target)
-            np.add(cov[name], target, out=target)
-            np.clip(target, low, high, out=cov[name])
+    if any(getattr(channels, name) for name in FUNCTION_CHANNELS):
+        _perceive_functions(state, levers, dynamics, channels, knowledge, enforcement)
 
 
 def _perceive_fairness(
-    state: CitizenState, events: PolicyEvents, levers: PolicyLevers, dynamics: DynamicsParams
+    state: CitizenState,
+    events: PolicyEvents,
+    levers: PolicyLevers,
+    dynamics: DynamicsParams,
+    fairness_channel: bool,
+    knowledge: np.ndarray | None,
 ) -> None:
-    """Own and ties' wrongful listings lower fairness; losses recover; transparency adds."""
+    """Own and ties' wrongful listings lower fairness; losses recover; transparency adds; knowledge costs."""
+    fairness = state.covariates["fairness"]
+    if not fairness_channel:
+        # Only knowledge of punitive uses moves it.
+        np.add(state.baseline["fairness"], knowledge, out=fairness, dtype=np.float64)
+        np.clip(fairness, 1, 4, out=fairness)
+        return
     loss = state.fairness_loss
     loss *= 1 - dynamics.fairness_recovery
     wrongful = events.newly_wrongly_listed
@@ -129,9 +163,10 @@ def _perceive_fairness(
         peer[np.searchsorted(hit, naming)] = counts
         loss[hit] += dynamics.fairness_drop_wrongful * wrongful[hit] + dynamics.fairness_drop_peer * peer
     gain = dynamics.fairness_transparency_gain * levers.algorithm_transparency
-    fairness = state.covariates["fairness"]
     np.add(state.baseline["fairness"], gain, out=fairness, dtype=np.float64)
     np.subtract(fairness, loss, out=fairness)
+    if knowledge is not None:
+        np.add(fairness, knowledge, out=fairness)
     np.clip(fairness, 1, 4, out=fairness)
 
 
@@ -148,3 +183,95 @@ def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics
     np.clip(moved, 1, 5, out=moved)
     # Others keep their t = 0 value, which this channel is the only one to write.
     np.copyto(state.covariates["relative_score"], moved, where=state.sesame_or_tencent)
+
+
+def _learn_of_enforcement(
+    state: CitizenState,
+    events: PolicyEvents,
+    levers: PolicyLevers,
+    dynamics: DynamicsParams,
+    channels: Channels,
+    informed: Mapping[str, np.ndarray],
+) -> None:
+    """Knowledge of punitive uses and the memory of deserved punishment seen: fading, then learning.
+
+    Each source teaches independently: a citizen's chance of not learning this
+    month is the product of not learning from each. Public naming reaches
+    ``naming_audience`` random residents per name, so a resident sees
+    Poisson(audience × names / residents) of them.
+    """
+    residents = max(int(np.count_nonzero(state.resident)), 1)
+    named = levers.sanction_breadth >= 3
+    newly_listed = np.flatnonzero(events.newly_listed)
+    deserved = newly_listed[~events.newly_wrongly_listed[newly_listed]]
+    kinds = []
+    if channels.punitive_knowledge:
+        media = dynamics.media_learning * levers.media_punitive_share
+        kinds.append((state.punitive_knowledge, dynamics.knowledge_decay, media, newly_listed, "repression_info"))
+    if channels.visible_enforcement:
+        kinds.append((state.enforcement_seen, dynamics.enforcement_decay, 0.0, deserved, "social_order_frame"))
+    for level, decay, media, sources, kind in kinds:
+        # The complement, 1 − level, is what each source multiplies: one array, updated in place.
+        unlearnt = np.multiply(level, 1 - decay, out=level)
+        np.subtract(1, unlearnt, out=unlearnt)
+        unlearnt *= 1 - media
+        if named and sources.size and levers.naming_audience > 0:
+            unlearnt[state.resident] *= np.exp(-levers.naming_audience * sources.size / residents)
+        if sources.size and dynamics.tie_learning > 0:
+            naming, counts = tie_counts(state.network, sources)
+            unlearnt[naming] *= (1 - dynamics.tie_learning) ** counts
+        np.subtract(1, unlearnt, out=level)
+        if kind == "repression_info":
+            # The sanctioned know.
+            level[state.listed] = 1
+        level[informed.get(kind, _NOBODY)] = 1
+
+
+_NOBODY = np.empty(0, dtype=np.int64)
+
+
+def _information_points(
+    state: CitizenState, dynamics: DynamicsParams, channels: Channels, baseline: Baseline
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Points knowledge of punitive uses adds to perceived functions and fairness (≤ 0 above its t = 0 level),
+    and points the memory of enforcement adds to perceived functions; None for a channel that is off."""
+    start = baseline.information_class
+    knowledge = enforcement = None
+    if channels.punitive_knowledge:
+        knowledge = np.subtract(state.punitive_knowledge, np.take(baseline.knowledge_start, start))
+        np.multiply(knowledge, -dynamics.knowledge_drop, out=knowledge)
+    if channels.visible_enforcement:
+        enforcement = np.subtract(state.enforcement_seen, np.take(baseline.enforcement_start, start))
+        np.multiply(enforcement, dynamics.enforcement_gain, out=enforcement)
+        # Interview 5's route is a bystander's: seeing others punished builds no trust in the punished.
+        enforcement[state.listed] = 0.0
+    return knowledge, enforcement
+
+
+def _perceive_functions(
+    state: CitizenState,
+    levers: PolicyLevers,
+    dynamics: DynamicsParams,
+    channels: Channels,
+    knowledge: np.ndarray | None,
+    enforcement: np.ndarray | None,
+) -> None:
+    """Perceived functions: the t = 0 value, plus the drifting shift, plus the information points, clipped."""
+    shift = state.function_shift
+    if channels.sanction_functions or channels.media_functions:
+        framing = dynamics.framing_sensitivity * levers.media_framing if channels.media_functions else 0.0
+        target = np.full(state.n, framing)
+        if channels.sanction_functions:
+            np.subtract(target, dynamics.sanction_function_drop, out=target, where=state.listed)
+        np.subtract(target, shift, out=target)
+        np.multiply(target, dynamics.functions_drift, out=target)
+        np.add(shift, target, out=shift)
+    moved = shift
+    for points in (knowledge, enforcement):
+        if points is not None:
+            # Into the points' own array: fairness has already read the knowledge points.
+            moved = np.add(moved, points, out=points)
+    for name in FUNCTIONS:
+        low, high = FUNCTION_RANGES[name]
+        np.add(state.baseline[name], moved, out=state.covariates[name], dtype=np.float64)
+        np.clip(state.covariates[name], low, high, out=state.covariates[name])

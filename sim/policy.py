@@ -50,6 +50,9 @@ class Baseline:
         advantage_levels, disadvantage_levels: The rate scale of each class.
         advantage_class, disadvantage_class: Each citizen's class (an index into the levels).
         awareness_rate: Monthly rate at which residents learn of their pilot.
+        information_class: Each citizen's t = 0 information class: resident + 2 × listed (int8).
+        knowledge_start, enforcement_start: Each class's t = 0 (stationary) knowledge of punitive
+            uses and memory of deserved punishment seen, from which the information channels count.
     """
 
     advantage_levels: np.ndarray
@@ -57,6 +60,9 @@ class Baseline:
     disadvantage_levels: np.ndarray
     disadvantage_class: np.ndarray
     awareness_rate: float
+    information_class: np.ndarray
+    knowledge_start: np.ndarray
+    enforcement_start: np.ndarray
 
     @property
     def advantage_scale(self) -> np.ndarray:
@@ -211,6 +217,7 @@ def step_policy(
     newly_listed = conduct | wrongful
     months_left[newly_listed] = levers.delisting_months
     state.wrongly_listed |= wrongful
+    state.ever_listed |= newly_listed
     # delisting_months >= 1: the newly listed join the listed without comparing every timer again.
     listed |= newly_listed
     np.multiply(listed, levers.sanction_breadth, out=state.sanctions, casting="unsafe")

@@ -43,6 +43,8 @@ def bounded(
     why: str,
     status_quo: tuple[float, float] | None = None,
     status_quo_why: str = "",
+    prior: tuple[float, float] | None = None,
+    prior_why: str = "",
 ) -> Any:
     """A numeric field with its range, provenance and reason for the range.
 
@@ -54,10 +56,17 @@ def bounded(
         why: Why the range is what it is.
         status_quo: Narrower range allowed at t = 0, if any.
         status_quo_why: Why t = 0 is restricted.
+        prior: For an uncertain assumption, the uniform prior the forecast draws it from
+            (``experiments.forecast_prior``), inside the range.
+        prior_why: Why the prior is what it is.
     """
     extra = {"source": source, "range_reason": why}
     if status_quo is not None:
         extra |= {"status_quo": list(status_quo), "status_quo_reason": status_quo_why}
+    if prior is not None:
+        if not (low <= prior[0] < prior[1] <= high):
+            raise ValueError(f"prior {prior} must be an interval inside the range {low}–{high}")
+        extra |= {"prior": list(prior), "prior_reason": prior_why}
     return Field(default, ge=low, le=high, description=doc, json_schema_extra=extra)
 
 
@@ -80,6 +89,8 @@ class ParameterSpec:
     range_reason: str
     status_quo: tuple[float, float] | None
     status_quo_reason: str
+    prior: tuple[float, float] | None = None
+    prior_reason: str = ""
 
     def allowed(self) -> str:
         """The allowed values, in words."""
@@ -118,6 +129,8 @@ def parameter_specs(model: type[BaseModel]) -> dict[str, ParameterSpec]:
             range_reason=str(extra.get("range_reason", "")),
             status_quo=tuple(status_quo) if status_quo is not None else None,
             status_quo_reason=str(extra.get("status_quo_reason", "")),
+            prior=tuple(extra["prior"]) if "prior" in extra else None,
+            prior_reason=str(extra.get("prior_reason", "")),
         )
     return specs
 
@@ -220,8 +233,8 @@ __all__ = [
 def markdown_table(model: type[BaseModel], title: str) -> str:
     """The parameters of ``model`` as a Markdown table (sim/README.md embeds these; a test keeps them equal)."""
     rows = [
-        f"| {title} | default | range | t = 0 | meaning | source | why this range |",
-        "|---|---|---|---|---|---|---|",
+        f"| {title} | default | range | t = 0 | meaning | source | why this range | forecast prior |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, spec in parameter_specs(model).items():
         if spec.status_quo is None:
@@ -231,8 +244,11 @@ def markdown_table(model: type[BaseModel], title: str) -> str:
         else:
             low, high = spec.status_quo
             at_start = _number(low) if low == high else f"{_number(low)}–{_number(high)}"
+        prior = "held at its value" if spec.prior is None else (
+            f"uniform {_number(spec.prior[0])}–{_number(spec.prior[1])}: {spec.prior_reason}"
+        )
         rows.append(
             f"| `{name}` | {_number(spec.default)} | {_number(spec.low)}–{_number(spec.high)} | {at_start} | "
-            f"{spec.doc} | {spec.source} | {spec.range_reason} |"
+            f"{spec.doc} | {spec.source} | {spec.range_reason} | {prior} |"
         )
     return "\n".join(rows)

@@ -37,10 +37,13 @@ CHANNEL_COVARIATES: dict[str, tuple[str, ...]] = {
     "awareness": ("received_info",),
     "benefits": ("advantages",),
     "transparency": ("transparency",),
-    "framing": FUNCTIONS,
+    "sanction_functions": FUNCTIONS,
+    "media_functions": FUNCTIONS,
+    "punitive_knowledge": (*FUNCTIONS, "fairness"),
+    "visible_enforcement": FUNCTIONS,
 }
 # Every covariate a channel moves, channel by channel (the others never change).
-MOVABLE_COVARIATES = tuple(name for names in CHANNEL_COVARIATES.values() for name in names)
+MOVABLE_COVARIATES = tuple(dict.fromkeys(name for names in CHANNEL_COVARIATES.values() for name in names))
 
 
 @dataclass
@@ -96,6 +99,13 @@ class CitizenState:
     sanctions: np.ndarray
     redlisted_months_left: np.ndarray
     fairness_loss: np.ndarray
+    # Points the perceived functions have drifted from t = 0 (sanctions, media framing), shared by the three.
+    function_shift: np.ndarray
+    # Knowledge of punitive uses and the memory of deserved punishment seen, 0–1 (``sim.perceptions``).
+    punitive_knowledge: np.ndarray
+    enforcement_seen: np.ndarray
+    # Listed at any time since t = 0 (the forecast's never-sanctioned citizens are the others).
+    ever_listed: np.ndarray
     # Who received each benefit type this month: (benefit types × citizens), rows in the order of ADVANTAGE_TYPES.
     benefits_this_month: np.ndarray = field(default_factory=lambda: np.zeros((len(ADVANTAGE_TYPES), 0), dtype=bool))
     # Values derived from attributes that never change (or change only with the levers), kept between months.
@@ -217,6 +227,11 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         sanctions=np.zeros(n, dtype=np.int8),
         redlisted_months_left=np.zeros(n, dtype=np.int8),
         fairness_loss=np.zeros(n),
+        function_shift=np.zeros(n),
+        # Set to their stationary t = 0 levels by sim.baseline.calibrate_baseline.
+        punitive_knowledge=np.zeros(n),
+        enforcement_seen=np.zeros(n),
+        ever_listed=np.zeros(n, dtype=bool),
         benefits_this_month=np.zeros((len(ADVANTAGE_TYPES), n), dtype=bool),
     )
     state.initial_latent = state.best_latent()

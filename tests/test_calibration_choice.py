@@ -53,7 +53,8 @@ def _commands(tmp_path):
     return {
         "population": ["population", "--n", "50", "--out", str(tmp_path / "p.parquet")],
         "run": ["run", "baseline", "--out", str(tmp_path / "run"), *SMALL_RUN],
-        "forecast": ["forecast", "--out", str(tmp_path / "fc"), "--n", "600", "--months", "13", "--replications", "2"],
+        "forecast": ["forecast", "--out", str(tmp_path / "fc"), "--n", "600", "--months", "13", "--replications", "2",
+                     "--prior-draws", "0", "--morris-trajectories", "0"],
         "sweep": ["sweep", "sanction_x_benefit", "--out", str(tmp_path / "sw"), "--backend", "serial"],
     }
 

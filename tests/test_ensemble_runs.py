@@ -19,7 +19,8 @@ from experiments.simulation import replicate_member, replicate_seeds
 from experiments.sweep import load_sweep
 from experiments.sweep_design import build_design
 
-FORECAST = ["--n", "2000", "--months", "24", "--replications", "5", "--decomposition-replications", "1"]
+FORECAST = ["--n", "2000", "--months", "24", "--replications", "5", "--decomposition-replications", "1",
+            "--prior-draws", "0", "--morris-trajectories", "0"]  # fmt: skip
 
 
 # --- the variance split ---------------------------------------------------------------------------------------

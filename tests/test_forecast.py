@@ -8,7 +8,7 @@ import pytest
 from experiments.backends import SerialBackend, make_backend
 from experiments.cli import main
 from experiments.forecast import ArmRunner, run_forecast, uncertainty_summary, verdict, verdict_settled
-from experiments.forecast_design import combined_doses, lever_doses, with_channels
+from experiments.forecast_design import combined_doses, lever_doses, no_channels, with_channels
 from experiments.forecast_report import write_forecast
 from experiments.forecast_summary import summary_markdown
 from experiments.scenario import Change, load_scenario
@@ -97,7 +97,8 @@ def test_channels_without_a_route_are_reported_not_zeroed(small_forecast):
     # Punitive shift: coverage never expands and algorithms stay closed.
     assert channels["awareness"]["route"] is False and "contribution" not in channels["awareness"]
     assert channels["transparency"]["route"] is False
-    assert channels["framing"]["route"] is True and "contribution" in channels["framing"]
+    assert channels["sanction_functions"]["route"] is True and "contribution" in channels["sanction_functions"]
+    assert channels["punitive_knowledge"]["route"] is True and "contribution" in channels["punitive_knowledge"]
     text = summary_markdown(result)
     assert "| awareness | no route in this configuration |" in text
     assert "+0.00 |" not in text.split("| awareness |")[1].splitlines()[0]
@@ -112,7 +113,10 @@ def test_channels_without_a_route_are_reported_not_zeroed(small_forecast):
         ("awareness", {"pilot_coverage": 0.9}),
         ("benefits", {"benefit_generosity": 0.0}),
         ("transparency", {"algorithm_transparency": 1.0}),
-        ("framing", {"media_framing": 1.0}),
+        ("sanction_functions", {"blacklist_rate": 0.5}),
+        ("media_functions", {"media_framing": 1.0}),
+        ("punitive_knowledge", {"media_punitive_share": 0.5}),
+        ("visible_enforcement", {"blacklist_rate": 0.5, "sanction_breadth": 3}),
     ],
 )
 def test_each_channel_moves_approval_in_some_configuration(channel, change):
@@ -122,8 +126,10 @@ def test_each_channel_moves_approval_in_some_configuration(channel, change):
     seed = replicate_seeds(5, 1)[0]
     index = METRIC_KEYS.index("all|share_approve")
     moved = METRIC_KEYS.index(f"all|share_moved_{channel}")
-    on = replicate_metrics(scenario, 3000, 8, seed)
-    off = replicate_metrics(with_channels(scenario, Channels(**{channel: False})), 3000, 8, seed)
+    # Alone, so that no other channel writing the same covariates (the perceived functions) moves them.
+    alone = Channels(**{**dict.fromkeys(Channels.model_fields, False), channel: True})
+    on = replicate_metrics(with_channels(scenario, alone), 3000, 8, seed)
+    off = replicate_metrics(with_channels(scenario, no_channels()), 3000, 8, seed)
     assert on[1:, moved].max() > 0 and off[:, moved].max() == 0
     assert not np.array_equal(on[:, index], off[:, index]), channel
 
@@ -170,7 +176,7 @@ def _forecast_cli(tmp_path, shift, capsys):
     out = tmp_path / shift
     code = main(["forecast", "--out", str(out), "--shift", shift, "--n", "2000", "--months", "24",
                  "--replications", "4", "--decomposition-replications", "0", "--seed", "0",
-                 "--calibration", "shipped"])  # fmt: skip
+                 "--calibration", "shipped", "--prior-draws", "0", "--morris-trajectories", "0"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     return json.loads((out / "forecast.json").read_text())
 

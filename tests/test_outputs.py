@@ -401,7 +401,7 @@ def start_forecast(out: Path, stderr) -> tuple[subprocess.Popen, set[int]]:
     """A forecast in its own process group, once its worker processes run (about 30 s of runs remain)."""
     process = subprocess.Popen(
         [*SCSIM, "forecast", "--out", str(out), "--n", "3000", "--months", "13", "--replications", "40",
-         "--calibration", "shipped"],
+         "--calibration", "shipped", "--prior-draws", "0", "--morris-trajectories", "0"],
         stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
     )  # fmt: skip
 

@@ -89,7 +89,10 @@ def test_reference_matches_the_engine_exactly_when_every_channel_moves(approval_
 
 def test_reference_matches_the_engine_with_channels_off_and_few_ties(approval_model):
     params = SimulationParams.model_validate(
-        {"channels": {"fairness": False, "framing": False}, "dynamics": {"network_degree": 3}}
+        {
+            "channels": {"fairness": False, "sanction_functions": False, "media_functions": False},
+            "dynamics": {"network_degree": 3},
+        }
     )
     engine, reference = run_both(800, 6, approval_model, [(2, {"false_positive_rate": 0.05})], seed=3, params=params)
     with reference:

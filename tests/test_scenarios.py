@@ -14,10 +14,14 @@ from experiments.store import TRAJECTORY_COLUMNS, read_trajectory
 from sim.metrics import METRIC_KEYS
 
 SHIPPED = ("baseline", "punitive_shift", "benefit_expansion", "transparency", "media_campaign")
+EXPERIMENTS = ("xu2022_repression", "xu2022_social_order")  # survey experiments in silico (tests/test_treatments.py)
 
 
 def test_shipped_scenarios_are_the_documented_ones():
-    assert set(shipped_scenarios()) == set(SHIPPED)
+    assert set(shipped_scenarios()) == set(SHIPPED) | set(EXPERIMENTS)
+    for name in EXPERIMENTS:
+        scenario = load_scenario(name)
+        assert scenario.name == name and len(scenario.treatments) == 1 and not scenario.changes
 
 
 @pytest.mark.parametrize("name", SHIPPED)

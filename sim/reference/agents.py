@@ -29,6 +29,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from sim.params import ADVANTAGE_TYPES
+from sim.perceptions import FUNCTION_CHANNELS
 from sim.policy import (
     BENEFIT_FREQUENCY,
     BLOCKED_BY_CREDIT_RESTRICTION,
@@ -95,6 +96,10 @@ class Citizen(mesa.Agent):
         benefits_this_month, advantage, disadvantage: This month's experiences (benefits in
             the order of ``ADVANTAGE_TYPES``).
         months_since_advantage, months_since_disadvantage, fairness_loss: Perception memory.
+        function_shift, punitive_knowledge, enforcement_seen: The perceived functions' drift,
+            knowledge of punitive uses and memory of deserved punishment seen.
+        knowledge_start, enforcement_start: Their t = 0 levels (``sim.policy.Baseline``).
+        newly_listed, newly_deservedly_listed: Published in ``step`` for the ties to read.
         covariates, baseline: The approval model's regressors, now and at t = 0.
         approval_latent, fixed_xb, approval: Persistent logistic draw, the unmoving part of xβ, category 1–5.
     """
@@ -119,6 +124,7 @@ class Citizen(mesa.Agent):
             setattr(self, name, value)
         self.benefits_this_month = [False] * len(ADVANTAGE_TYPES)
         self.advantage = self.disadvantage = self.newly_wrongly_listed = False
+        self.newly_listed = self.newly_deservedly_listed = False
         self.latent = self.best_latent()
         self.score_change = self.latent - self.initial_latent
         self.fixed_xb = self.linear_predictor(self.model.fixed_terms, 0.0)
@@ -184,6 +190,8 @@ class Citizen(mesa.Agent):
             self.listed_months_left = levers.delisting_months
         self.wrongly_listed = self.wrongly_listed or wrongful
         self.newly_wrongly_listed = bool(wrongful)
+        self.newly_listed = bool(conduct or wrongful)
+        self.newly_deservedly_listed = bool(conduct)
         self.sanctions = levers.sanction_breadth if self.listed else 0
         self.redlisted_months_left = max(self.redlisted_months_left - 1, 0)
         top = self.pilot_level + self.pilot_deviation >= TOP_SCORE_LATENT
@@ -249,9 +257,12 @@ class Citizen(mesa.Agent):
         if channels.disadvantage:
             self.covariates["disadvantages"] = float(self.months_since_disadvantage < recall)
 
-    def perceive_fairness(self) -> None:
-        """``sim.perceptions.step_perceptions``, fairness channel: own and ties' wrongful listings."""
+    def perceive_fairness(self, knowledge: float | None) -> None:
+        """``sim.perceptions._perceive_fairness``: own and ties' wrongful listings, transparency, knowledge."""
         dynamics = self.model.params.dynamics
+        if not self.model.params.channels.fairness:
+            self.covariates["fairness"] = clip(self.baseline["fairness"] + knowledge, 1, 4)
+            return
         peer = sum(tie.newly_wrongly_listed for tie in self.ties)
         loss = (1 - dynamics.fairness_recovery) * self.fairness_loss
         # Both drops are summed before they join the loss, as in the engine:
@@ -259,7 +270,10 @@ class Citizen(mesa.Agent):
         loss += dynamics.fairness_drop_wrongful * self.newly_wrongly_listed + dynamics.fairness_drop_peer * peer
         self.fairness_loss = loss
         gain = dynamics.fairness_transparency_gain * self.model.levers.algorithm_transparency
-        self.covariates["fairness"] = clip(self.baseline["fairness"] + gain - loss, 1, 4)
+        fairness = self.baseline["fairness"] + gain - loss
+        if knowledge is not None:
+            fairness = fairness + knowledge
+        self.covariates["fairness"] = clip(fairness, 1, 4)
 
     def perceive_transparency(self) -> None:
         """``sim.perceptions.step_perceptions``, transparency channel."""
@@ -292,15 +306,58 @@ class Citizen(mesa.Agent):
         if learn and not self.listed and not self.initially_resident:
             self.covariates["received_info"] = max(self.covariates["received_info"], 1.0)
 
-    def perceive_framing(self) -> None:
-        """``sim.perceptions.step_perceptions``, framing channel: perceived functions drift towards their target."""
-        dynamics = self.model.params.dynamics
+    def learn(self, level: float, decay: float, media: float, named: int, ties_listed: int) -> float:
+        """``sim.perceptions._learn_of_enforcement`` for one state: fade, then learn from each source."""
+        model = self.model
+        unlearnt = 1 - level * (1 - decay)
+        unlearnt = unlearnt * (1 - media)
+        if model.levers.sanction_breadth >= 3 and named and model.levers.naming_audience > 0 and self.resident:
+            unlearnt = unlearnt * np.exp(-model.levers.naming_audience * named / model.residents)
+        if ties_listed and model.params.dynamics.tie_learning > 0:
+            unlearnt = unlearnt * (1 - model.params.dynamics.tie_learning) ** ties_listed
+        return 1 - unlearnt
+
+    def perceive_information(self) -> None:
+        """``sim.perceptions._learn_of_enforcement``: knowledge of punitive uses, memory of enforcement seen."""
+        model, dynamics, channels = self.model, self.model.params.dynamics, self.model.params.channels
+        if channels.punitive_knowledge:
+            media = dynamics.media_learning * model.levers.media_punitive_share
+            ties_listed = sum(tie.newly_listed for tie in self.ties)
+            knowledge = self.learn(self.punitive_knowledge, dynamics.knowledge_decay, media, model.named, ties_listed)
+            informed = self.listed or self.index in model.informed.get("repression_info", ())
+            self.punitive_knowledge = 1.0 if informed else knowledge
+        if channels.visible_enforcement:
+            ties_listed = sum(tie.newly_deservedly_listed for tie in self.ties)
+            seen = self.learn(self.enforcement_seen, dynamics.enforcement_decay, 0.0, model.named_deserved, ties_listed)
+            self.enforcement_seen = 1.0 if self.index in model.informed.get("social_order_frame", ()) else seen
+
+    def information_points(self) -> tuple[float | None, float | None]:
+        """``sim.perceptions._information_points``: what knowledge and enforcement seen add (None: channel off)."""
+        dynamics, channels = self.model.params.dynamics, self.model.params.channels
+        knowledge = enforcement = None
+        if channels.punitive_knowledge:
+            knowledge = (self.punitive_knowledge - self.knowledge_start) * -dynamics.knowledge_drop
+        if channels.visible_enforcement:
+            enforcement = (self.enforcement_seen - self.enforcement_start) * dynamics.enforcement_gain
+            if self.listed:
+                enforcement = 0.0
+        return knowledge, enforcement
+
+    def perceive_functions(self, knowledge: float | None, enforcement: float | None) -> None:
+        """``sim.perceptions._perceive_functions``: t = 0 value + drifting shift + information points, clipped."""
+        dynamics, channels = self.model.params.dynamics, self.model.params.channels
+        if channels.sanction_functions or channels.media_functions:
+            target = dynamics.framing_sensitivity * self.model.levers.media_framing if channels.media_functions else 0.0
+            if channels.sanction_functions and self.listed:
+                target = target - dynamics.sanction_function_drop
+            self.function_shift = self.function_shift + (target - self.function_shift) * dynamics.functions_drift
+        moved = self.function_shift
+        for points in (knowledge, enforcement):
+            if points is not None:
+                moved = moved + points
         for name in FUNCTIONS:
             low, high = FUNCTION_RANGES[name]
-            target = self.baseline[name] + dynamics.framing_sensitivity * self.model.levers.media_framing
-            target = target - dynamics.sanction_function_drop * self.listed
-            current = self.covariates[name]
-            self.covariates[name] = clip(current + dynamics.functions_drift * (target - current), low, high)
+            self.covariates[name] = clip(self.baseline[name] + moved, low, high)
 
     # --- approval ---------------------------------------------------------
 
@@ -328,14 +385,17 @@ class Citizen(mesa.Agent):
         """Second phase of a month: ``sim.perceptions.step_perceptions`` then approval (reads the ties)."""
         channels = self.model.params.channels
         self.perceive_experiences()
-        if channels.fairness:
-            self.perceive_fairness()
+        if channels.punitive_knowledge or channels.visible_enforcement:
+            self.perceive_information()
+        knowledge, enforcement = self.information_points()
+        if channels.fairness or channels.punitive_knowledge:
+            self.perceive_fairness(knowledge)
         if channels.transparency:
             self.perceive_transparency()
         if channels.relative_score:
             self.perceive_relative_score()
         if channels.awareness:
             self.perceive_awareness()
-        if channels.framing:
-            self.perceive_framing()
+        if any(getattr(channels, name) for name in FUNCTION_CHANNELS):
+            self.perceive_functions(knowledge, enforcement)
         self.approval = self.approve()

@@ -40,6 +40,8 @@ STATE_ATTRIBUTES = {
     "months_since_advantage": "months_since_advantage", "months_since_disadvantage": "months_since_disadvantage",
     "listed_months_left": "listed_months_left", "wrongly_listed": "wrongly_listed", "sanctions": "sanctions",
     "redlisted_months_left": "redlisted_months_left", "fairness_loss": "fairness_loss",
+    "function_shift": "function_shift", "punitive_knowledge": "punitive_knowledge",
+    "enforcement_seen": "enforcement_seen",
 }  # fmt: skip
 SCORE_SYSTEMS = ("sesame", "tencent", "pilot")
 
@@ -58,6 +60,8 @@ class Snapshot:
     wrongly_listed: np.ndarray
     redlisted_months_left: np.ndarray
     sanctions: np.ndarray
+    punitive_knowledge: np.ndarray
+    enforcement_seen: np.ndarray
     benefits_this_month: np.ndarray
     group_cache: dict[str, Any] = field(default_factory=dict)
 
@@ -110,6 +114,10 @@ class ReferenceModel(mesa.Model):
         self.awareness_rate = engine.baseline.awareness_rate
         self._set_up_rules(engine.state, approval_model)
         self.draws: dict[str, list] = {}
+        # The month's public notice board (``sim.perceptions``): names published, and those listed for conduct.
+        self.residents = max(int(np.count_nonzero(engine.state.resident)), 1)
+        self.named = self.named_deserved = 0
+        self.informed: dict[str, frozenset[int]] = {}
         self.citizens = self._create_citizens(engine.state, engine.baseline)
         self._static = self._gather_static()
         self.state, self.approval = self.gather()
@@ -147,6 +155,8 @@ class ReferenceModel(mesa.Model):
         columns["urban"] = (state.covariates["urban"] == 1).tolist()
         columns["advantage_scale"] = np.broadcast_to(baseline.advantage_scale, state.n).tolist()
         columns["disadvantage_scale"] = np.broadcast_to(baseline.disadvantage_scale, state.n).tolist()
+        columns["knowledge_start"] = baseline.knowledge_start[baseline.information_class].tolist()
+        columns["enforcement_start"] = baseline.enforcement_start[baseline.information_class].tolist()
         current = {name: state.covariates[name].tolist() for name in COVARIATES}
         initial = {name: state.baseline[name].tolist() for name in COVARIATES}
         citizens = []
@@ -185,6 +195,8 @@ class ReferenceModel(mesa.Model):
             wrongly_listed=np.array([c.wrongly_listed for c in citizens]),
             redlisted_months_left=np.array([c.redlisted_months_left for c in citizens]),
             sanctions=np.array([c.sanctions for c in citizens], dtype=np.int8),
+            punitive_knowledge=np.array([c.punitive_knowledge for c in citizens]),
+            enforcement_seen=np.array([c.enforcement_seen for c in citizens]),
             benefits_this_month=np.array([c.benefits_this_month for c in citizens], dtype=bool).T,
             group_cache=static["group_cache"],
         )
@@ -216,9 +228,16 @@ class ReferenceModel(mesa.Model):
         self._apply_schedule(self.steps)
         self.draws = self.monthly_draws()
         self.agents.shuffle_do("step")
+        self._publish_listings()
         self.agents.shuffle_do("advance")
         self.state, self.approval = self.gather()
         self.datacollector.collect(self)
+
+    def _publish_listings(self) -> None:
+        """Between the phases: how many were newly listed (for public naming), among how many residents."""
+        self.residents = max(sum(c.resident for c in self.citizens), 1)
+        self.named = sum(c.newly_listed for c in self.citizens)
+        self.named_deserved = sum(c.newly_deservedly_listed for c in self.citizens)
 
     def run(self, months: int) -> ReferenceModel:
         for _ in range(months):
