@@ -11,8 +11,9 @@ the prior-predictive checks:
    ``calibration.information`` (a half of 18–25-year-old graduates told of
    repressive uses, a quarter given the social-order frame, a quarter as the
    control) give −16% to −8% and −2% to +2% in mean scale position. They run
-   on the shipped calibration at its point estimate with ``XU_CHECK_N``
-   citizens, before the arms, so rejected draws cost no forecast run.
+   with the draw's own calibration member and coefficient draw, on
+   ``XU_CHECK_N`` citizens of that member, before the arms, so rejected draws
+   cost no forecast run.
 2. **Stationary baseline.** The baseline arm's share approving moves by at most
    ``STATIONARY_TOLERANCE_PP`` from t = 0 to the horizon.
 3. **List sizes.** In both arms, in every month, the blacklisted share lies in
@@ -40,7 +41,7 @@ from calibration.information import TARGETS, xu2022_treatment
 from calibration.members import load_calibration
 from experiments.forecast_stats import paired_effect, uncertainty_summary, verdict
 from experiments.scenario import Scenario
-from experiments.simulation import replicate_seeds
+from experiments.simulation import replicate_member, replicate_seeds, split_seed
 from sim.metrics import METRIC_KEYS
 from sim.model import SCSEngine
 from sim.params import DynamicsParams, SimulationParams
@@ -71,29 +72,38 @@ def draw_assumptions(seed: int, draws: int) -> list[dict[str, float]]:
     return [{name: float(v) for name, v in zip(ranges, row, strict=True)} for row in values]
 
 
-_check_population: dict[str, object] = {}
+_check_populations: dict[int | None, object] = {}
 
 
-def xu_effects(dynamics: DynamicsParams) -> dict[str, float]:
-    """The in-silico Xu et al. (2022) effects under ``dynamics`` (relative change in mean scale position)."""
-    if "population" not in _check_population:
-        calibration = load_calibration(None)
-        _check_population["population"] = build_population(
+def xu_effects(
+    dynamics: DynamicsParams, member: int | None = None, coefficients: np.random.SeedSequence | None = None
+) -> dict[str, float]:
+    """The in-silico Xu et al. (2022) effects under ``dynamics`` (relative change in mean scale position).
+
+    Args:
+        dynamics: The assumptions.
+        member: The calibration member (None: the shipped calibration); its citizens are
+            ``XU_CHECK_N`` drawn from a fixed seed, built once per process.
+        coefficients: The stream of the approval model's coefficient draw (None: its point estimate).
+    """
+    calibration = load_calibration(member)
+    if member not in _check_populations:
+        _check_populations[member] = build_population(
             XU_CHECK_N, np.random.SeedSequence(XU_CHECK_SEED), calibration.generator
         )
-        _check_population["approval"] = engine_approval_model(calibration.joint, None)
+    rng = None if coefficients is None else np.random.default_rng(coefficients)
+    approval = engine_approval_model(calibration.joint, rng)
     treatments = [xu2022_treatment(kind) for kind, _, _ in TARGETS.values()]
     params = SimulationParams(dynamics=dynamics)
-    population, approval = _check_population["population"], _check_population["approval"]
-    with SCSEngine(population, approval, params, seed=XU_CHECK_SEED, treatments=treatments) as engine:
+    with SCSEngine(_check_populations[member], approval, params, seed=XU_CHECK_SEED, treatments=treatments) as engine:
         engine.run(1)
         rows = {r["kind"]: r for r in engine.treatment_rows if r["subgroup"] == "all"}
     return {kind: float(relative_change(rows[kind]["treated_mean"], rows[kind]["control_mean"])) for kind in rows}
 
 
-def check_xu(batch: list[tuple[int, dict]]) -> list[tuple[int, dict[str, float]]]:
-    """Backend job: the Xu effects of each (draw, dynamics dump) of the batch."""
-    return [(d, xu_effects(DynamicsParams.model_validate(dump))) for d, dump in batch]
+def check_xu(batch: list[tuple]) -> list[tuple[int, dict[str, float]]]:
+    """Backend job: the Xu effects of each (draw, dynamics dump, member, coefficient stream) of the batch."""
+    return [(d, xu_effects(DynamicsParams.model_validate(dump), member, stream)) for d, dump, member, stream in batch]
 
 
 def xu_passes(effects: dict[str, float]) -> dict[str, bool]:
@@ -104,12 +114,17 @@ def run_prior(runner, baseline: Scenario, shift: Scenario, draws: int, seed: int
     """Draw, check and run the assumptions; the filtered prior's effect and verdict (``forecast.json``'s ``prior``)."""
     assumptions = draw_assumptions(seed, draws)
     dumps = [shift.dynamics.model_copy(update=a).model_dump() for a in assumptions]
-    jobs = [list(enumerate(dumps))[i : i + 4] for i in range(0, draws, 4)]
+    seeds = replicate_seeds(seed, draws)
+    # Each draw is checked with the calibration member and coefficient draw it runs with; the
+    # draws are batched by member, so that a worker builds each member's check citizens once.
+    members = [replicate_member(runner.calibration, s) for s in seeds]
+    checks = [(d, dumps[d], members[d], split_seed(seeds[d])[2]) for d in range(draws)]
+    checks.sort(key=lambda check: (-1 if check[2] is None else check[2], check[0]))
+    jobs = [checks[i : i + 4] for i in range(0, draws, 4)]
     xu: dict[int, dict[str, float]] = {}
     for _, results in runner.backend.run(check_xu, jobs):
         xu |= dict(results)
     passed_xu = [d for d in range(draws) if all(xu_passes(xu[d]).values())]
-    seeds = replicate_seeds(seed, draws)
     index = [METRIC_KEYS.index(key) for key in PRIOR_KEYS]
     batches = []
     for d in passed_xu:

@@ -51,7 +51,7 @@ import numpy as np
 
 from sim.network import tie_counts, tie_means
 from sim.params import Channels, DynamicsParams, PolicyLevers
-from sim.policy import Baseline, PolicyEvents
+from sim.policy import Baseline, PolicyEvents, scratch
 from sim.state import FUNCTION_RANGES, FUNCTIONS, CitizenState
 
 # The behavioural assumptions (DynamicsParams) each channel's rule uses.
@@ -101,29 +101,34 @@ def step_perceptions(
     if channels.disadvantage:
         np.less(state.months_since_disadvantage, recall, out=cov["disadvantages"])
 
-    # Learning and fading come first: this month's knowledge moves this month's covariates.
-    if channels.punitive_knowledge or channels.visible_enforcement:
-        _learn_of_enforcement(state, events, levers, dynamics, channels, informed)
-    knowledge, enforcement = _information_points(state, dynamics, channels, baseline)
-    if channels.fairness or channels.punitive_knowledge:
-        _perceive_fairness(state, events, levers, dynamics, channels.fairness, knowledge)
-
     if channels.transparency:
         gain = dynamics.transparency_gain * levers.algorithm_transparency
         # In float64 whatever the stored t = 0 dtype (sim.state.compact_copy: exact).
         np.add(base["transparency"], gain, out=cov["transparency"], dtype=np.float64)
         np.clip(cov["transparency"], 1, 3, out=cov["transparency"])
 
+    # Before the knowledge points exist: the ties' mean needs four n-long arrays of its own (saves 8 B a citizen).
     if channels.relative_score:
         _perceive_relative_score(state, events, dynamics)
 
+    listed = state.listed
+    # Learning and fading come first: this month's knowledge moves this month's covariates.
+    if channels.punitive_knowledge or channels.visible_enforcement:
+        _learn_of_enforcement(state, events, levers, dynamics, channels, informed, listed)
+    knowledge = _knowledge_points(state, dynamics, baseline) if channels.punitive_knowledge else None
+    if channels.fairness or channels.punitive_knowledge:
+        _perceive_fairness(state, events, levers, dynamics, channels.fairness, knowledge)
+
     # Drawn whether or not the channel is on, so that runs differing only in
-    # their channels use the same random numbers (paired contrasts).
-    u_learn, u_forget = rng.random(state.n), rng.random(state.n)
+    # their channels use the same random numbers (paired contrasts). Both go through
+    # the policy stage's scratch array, in the order they were always drawn: saves two 8 MB arrays.
+    u = scratch(state)
+    rng.random(out=u)
+    learn = state.resident & ~state.aware & (u < baseline.awareness_rate) if channels.awareness else None
+    rng.random(out=u)
     if channels.awareness:
-        sanctioned = state.listed
-        learn = state.resident & ~state.aware & (u_learn < baseline.awareness_rate)
-        forget = state.aware & state.resident & ~sanctioned & (u_forget < dynamics.awareness_forgetting)
+        sanctioned = listed
+        forget = state.aware & state.resident & ~sanctioned & (u < dynamics.awareness_forgetting)
         state.aware = (state.aware | learn | sanctioned) & ~forget
         # Information campaigns reach the newly covered: residents of localities
         # added after 2018 who learn of their pilot have received information.
@@ -132,7 +137,7 @@ def step_perceptions(
         np.maximum(cov["received_info"], newly_informed, out=cov["received_info"])
 
     if any(getattr(channels, name) for name in FUNCTION_CHANNELS):
-        _perceive_functions(state, levers, dynamics, channels, knowledge, enforcement)
+        _perceive_functions(state, levers, dynamics, channels, baseline, knowledge, listed)
 
 
 def _perceive_fairness(
@@ -175,7 +180,8 @@ def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics
     # The scores have not moved since the policy stage: reuse its latents.
     latent = state.best_latent() if events.best_latent is None else events.best_latent
     change = np.subtract(latent, state.initial_latent)
-    ties_mean = tie_means(state.network, change)
+    # Into the scratch array, free until the awareness draws: no 8 MB array for the means.
+    ties_mean = tie_means(state.network, change, out=scratch(state))
     relative = np.subtract(change, ties_mean, out=change)
     # In place: saves three 8 MB temporaries a month at a million citizens.
     moved = np.multiply(relative, dynamics.relative_sensitivity, out=relative)
@@ -192,6 +198,7 @@ def _learn_of_enforcement(
     dynamics: DynamicsParams,
     channels: Channels,
     informed: Mapping[str, np.ndarray],
+    listed: np.ndarray,
 ) -> None:
     """Knowledge of punitive uses and the memory of deserved punishment seen: fading, then learning.
 
@@ -214,7 +221,8 @@ def _learn_of_enforcement(
         # The complement, 1 − level, is what each source multiplies: one array, updated in place.
         unlearnt = np.multiply(level, 1 - decay, out=level)
         np.subtract(1, unlearnt, out=unlearnt)
-        unlearnt *= 1 - media
+        if media:
+            unlearnt *= 1 - media
         if named and sources.size and levers.naming_audience > 0:
             unlearnt[state.resident] *= np.exp(-levers.naming_audience * sources.size / residents)
         if sources.size and dynamics.tie_learning > 0:
@@ -223,29 +231,19 @@ def _learn_of_enforcement(
         np.subtract(1, unlearnt, out=level)
         if kind == "repression_info":
             # The sanctioned know.
-            level[state.listed] = 1
+            level[listed] = 1
         level[informed.get(kind, _NOBODY)] = 1
 
 
 _NOBODY = np.empty(0, dtype=np.int64)
 
 
-def _information_points(
-    state: CitizenState, dynamics: DynamicsParams, channels: Channels, baseline: Baseline
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Points knowledge of punitive uses adds to perceived functions and fairness (≤ 0 above its t = 0 level),
-    and points the memory of enforcement adds to perceived functions; None for a channel that is off."""
-    start = baseline.information_class
-    knowledge = enforcement = None
-    if channels.punitive_knowledge:
-        knowledge = np.subtract(state.punitive_knowledge, np.take(baseline.knowledge_start, start))
-        np.multiply(knowledge, -dynamics.knowledge_drop, out=knowledge)
-    if channels.visible_enforcement:
-        enforcement = np.subtract(state.enforcement_seen, np.take(baseline.enforcement_start, start))
-        np.multiply(enforcement, dynamics.enforcement_gain, out=enforcement)
-        # Interview 5's route is a bystander's: seeing others punished builds no trust in the punished.
-        enforcement[state.listed] = 0.0
-    return knowledge, enforcement
+def _knowledge_points(state: CitizenState, dynamics: DynamicsParams, baseline: Baseline) -> np.ndarray:
+    """Points knowledge of punitive uses adds to perceived functions and fairness (≤ 0 above its t = 0 level)."""
+    # The t = 0 levels gathered into the result's own array: no 8 MB temporary.
+    points = np.take(baseline.knowledge_start, baseline.information_class, out=np.empty(state.n))
+    np.subtract(state.punitive_knowledge, points, out=points)
+    return np.multiply(points, -dynamics.knowledge_drop, out=points)
 
 
 def _perceive_functions(
@@ -253,24 +251,35 @@ def _perceive_functions(
     levers: PolicyLevers,
     dynamics: DynamicsParams,
     channels: Channels,
+    baseline: Baseline,
     knowledge: np.ndarray | None,
-    enforcement: np.ndarray | None,
+    listed: np.ndarray,
 ) -> None:
-    """Perceived functions: the t = 0 value, plus the drifting shift, plus the information points, clipped."""
+    """Perceived functions: the t = 0 value, plus the drifting shift, plus the information points, clipped.
+
+    The information points are knowledge's plus enforcement's, added to the shift in that order.
+    """
     shift = state.function_shift
+    # The target, then the enforcement points, go through the policy stage's scratch array (no 8 MB array each).
+    work = scratch(state)
     if channels.sanction_functions or channels.media_functions:
         framing = dynamics.framing_sensitivity * levers.media_framing if channels.media_functions else 0.0
-        target = np.full(state.n, framing)
+        target = work
+        target.fill(framing)
         if channels.sanction_functions:
-            np.subtract(target, dynamics.sanction_function_drop, out=target, where=state.listed)
+            np.subtract(target, dynamics.sanction_function_drop, out=target, where=listed)
         np.subtract(target, shift, out=target)
         np.multiply(target, dynamics.functions_drift, out=target)
         np.add(shift, target, out=shift)
-    moved = shift
-    for points in (knowledge, enforcement):
-        if points is not None:
-            # Into the points' own array: fairness has already read the knowledge points.
-            moved = np.add(moved, points, out=points)
+    offset = knowledge
+    if channels.visible_enforcement:
+        enforcement = np.take(baseline.enforcement_start, baseline.information_class, out=work)
+        np.subtract(state.enforcement_seen, enforcement, out=enforcement)
+        np.multiply(enforcement, dynamics.enforcement_gain, out=enforcement)
+        # Interview 5's route is a bystander's: seeing others punished builds no trust in the punished.
+        enforcement[listed] = 0.0
+        offset = enforcement if offset is None else np.add(offset, enforcement, out=offset)
+    moved = shift if offset is None else np.add(shift, offset, out=offset)
     for name in FUNCTIONS:
         low, high = FUNCTION_RANGES[name]
         np.add(state.baseline[name], moved, out=state.covariates[name], dtype=np.float64)

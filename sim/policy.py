@@ -204,7 +204,7 @@ def step_policy(
         state.resident = state.pilot_order < levers.pilot_coverage
     # Every uniform of the month goes through one scratch array: the same numbers
     # as allocating each, without faulting in 8 MB of fresh pages per draw.
-    u = _scratch(state)
+    u = scratch(state)
     # Lists: ageing, delisting, new listings (conduct-triggered and wrongful).
     months_left = state.listed_months_left
     np.maximum(np.subtract(months_left, 1, out=months_left), 0, out=months_left)
@@ -239,7 +239,7 @@ def step_policy(
     return PolicyEvents(newly_listed, wrongful, advantage, disadvantage, benefits, latent)
 
 
-def _scratch(state: CitizenState) -> np.ndarray:
+def scratch(state: CitizenState) -> np.ndarray:
     """A float array of n values that any stage may overwrite (kept between months)."""
     scratch = state.group_cache.get("scratch")
     if scratch is None or scratch.size != state.n:

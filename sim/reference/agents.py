@@ -332,7 +332,7 @@ class Citizen(mesa.Agent):
             self.enforcement_seen = 1.0 if self.index in model.informed.get("social_order_frame", ()) else seen
 
     def information_points(self) -> tuple[float | None, float | None]:
-        """``sim.perceptions._information_points``: what knowledge and enforcement seen add (None: channel off)."""
+        """``sim.perceptions``: what knowledge and enforcement seen add (None: channel off)."""
         dynamics, channels = self.model.params.dynamics, self.model.params.channels
         knowledge = enforcement = None
         if channels.punitive_knowledge:
@@ -351,10 +351,11 @@ class Citizen(mesa.Agent):
             if channels.sanction_functions and self.listed:
                 target = target - dynamics.sanction_function_drop
             self.function_shift = self.function_shift + (target - self.function_shift) * dynamics.functions_drift
+        # Knowledge's points plus enforcement's, then the shift: the engine's order of additions.
+        points = [value for value in (knowledge, enforcement) if value is not None]
         moved = self.function_shift
-        for points in (knowledge, enforcement):
-            if points is not None:
-                moved = moved + points
+        if points:
+            moved = self.function_shift + (points[0] + points[1] if len(points) == 2 else points[0])
         for name in FUNCTIONS:
             low, high = FUNCTION_RANGES[name]
             self.covariates[name] = clip(self.baseline[name] + moved, low, high)
