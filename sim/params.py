@@ -47,6 +47,15 @@ def threshold(default: float, benefit: str) -> float:
     return bounded(default, 350, 950, f"score needed for {benefit}", why=SESAME_SCALE)
 
 
+def fading(what: str, source: str) -> float:
+    """A monthly rate at which an information state fades (the same default, range and prior for each)."""
+    return bounded(
+        0.2, 0.02, 1, f"monthly share of {what} that fades", source=source,
+        why="from a half-life of almost three years to forgetting within the month",
+        prior=(0.05, 0.5), prior_why="half-lives from about one month to a year",
+    )  # fmt: skip
+
+
 def availability(default: float, benefit: str, place: str) -> float:
     source = "assumption" if place == "cities" else TABLE5
     return bounded(default, 0, 1, f"availability of {benefit} in {place}", source=source, why=SHARE)
@@ -202,13 +211,11 @@ class DynamicsParams(BaseModel):
         "anyone forgets",
     )  # fmt: skip
     network_degree: int = bounded(8, 1, 50, "social ties per citizen", why="from one tie to a wide circle")
-    knowledge_decay: float = bounded(
-        0.2, 0.02, 1, "monthly share of knowledge of punitive uses that fades",
-        source="assumption (information effects fade within weeks to months: Hill, Lo, Vavreck & Zaller 2013, "
+    knowledge_decay: float = fading(
+        "knowledge of punitive uses",
+        "assumption (information effects fade within weeks to months: Hill, Lo, Vavreck & Zaller 2013, "
         "Political Communication 30(4))",
-        why="from a half-life of almost three years to forgetting within the month", prior=(0.05, 0.5),
-        prior_why="half-lives from about one month to a year",
-    )  # fmt: skip
+    )
     media_learning: float = bounded(
         1.0, 0, 1, "monthly P(learning of punitive uses) per unit share of punitive media coverage",
         why="a probability per unit share: at 1, coverage that reported nothing else would reach everyone monthly",
@@ -231,12 +238,7 @@ class DynamicsParams(BaseModel):
         why="from no effect (0 is allowed: the route may not exist) to the whole 1–5 scales", prior=(0, 0.5),
         prior_why="from none to about six times the solved value; the Xu check keeps draws inside its band",
     )  # fmt: skip
-    enforcement_decay: float = bounded(
-        0.2, 0.02, 1, "monthly share of the memory of deserved punishment seen that fades",
-        source="assumption (as knowledge_decay)",
-        why="from a half-life of almost three years to forgetting within the month", prior=(0.05, 0.5),
-        prior_why="half-lives from about one month to a year",
-    )  # fmt: skip
+    enforcement_decay: float = fading("the memory of deserved punishment seen", "assumption (as knowledge_decay)")
 
 
 class Channels(BaseModel):
