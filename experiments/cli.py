@@ -173,9 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument(
         "--prior-draws",
         type=int_at_least("--prior-draws", 0),
-        default=200,
+        default=400,
         help="draws of the assumptions from their priors, kept if they pass the prior-predictive checks "
-        "(default 200; 0 skips them)",
+        "(default 400; 0 skips them)",
     )
     forecast.add_argument(
         "--morris-trajectories",

@@ -42,6 +42,7 @@ from experiments.forecast_design import (
     channel_variants,
     combined_doses,
     lever_doses,
+    lever_ever_set,
     no_channels,
     shift_levers,
     shift_start,
@@ -61,6 +62,7 @@ from experiments.scenario import Scenario
 from experiments.simulation import cached_population, replicate_member, replicate_metrics, replicate_seeds, tidy
 from sim.errors import UserError
 from sim.metrics import GROUPS, METRIC_KEYS
+from sim.perceptions import CHANNEL_INPUT_LEVERS
 from sim.state import CHANNEL_COVARIATES
 
 HYPOTHESIS = {
@@ -201,9 +203,12 @@ def run_forecast(
         else None
     )
     summary = uncertainty_summary(total, seed)
+    # A route: the channel's covariates moved, and it had its input (channels that share covariates).
     routes = {
         channel: bool(max(main[arm][:, :, METRIC_KEYS.index(f"all|share_moved_{channel}")].max()
                           for arm in ("baseline", "shift")) > 0)
+        and all(any(lever_ever_set(s, lever) for s in (baseline, shift))
+                for lever in CHANNEL_INPUT_LEVERS.get(channel, ()))
         for channel in CHANNEL_COVARIATES
     }  # fmt: skip
     decomposition = min(decomposition_replications, replications)

@@ -64,6 +64,11 @@ def shift_levers(shift: Scenario) -> dict[str, Any]:
     return values
 
 
+def lever_ever_set(scenario: Scenario, name: str) -> bool:
+    """Whether a lever is non-zero at t = 0 or in any change of ``scenario``."""
+    return bool(getattr(scenario.levers, name)) or any(change.get(name) for _, change in scenario.schedule())
+
+
 def lever_at(scenario: Scenario, name: str, month: int) -> Any:
     """A lever's value in ``scenario`` at ``month`` (its t = 0 value, then its changes up to that month)."""
     value = getattr(scenario.levers, name)

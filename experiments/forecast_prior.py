@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import qmc
+from tqdm import tqdm
 
 from calibration.citizens import build_population, engine_approval_model
 from calibration.information import TARGETS, xu2022_treatment
@@ -122,8 +123,10 @@ def run_prior(runner, baseline: Scenario, shift: Scenario, draws: int, seed: int
     checks.sort(key=lambda check: (-1 if check[2] is None else check[2], check[0]))
     jobs = [checks[i : i + 4] for i in range(0, draws, 4)]
     xu: dict[int, dict[str, float]] = {}
-    for _, results in runner.backend.run(check_xu, jobs):
-        xu |= dict(results)
+    with _bar(runner, draws, "prior checks", "draw") as bar:
+        for _, results in runner.backend.run(check_xu, jobs):
+            xu |= dict(results)
+            bar.update(len(results))
     passed_xu = [d for d in range(draws) if all(xu_passes(xu[d]).values())]
     index = [METRIC_KEYS.index(key) for key in PRIOR_KEYS]
     batches = []
@@ -135,8 +138,10 @@ def run_prior(runner, baseline: Scenario, shift: Scenario, draws: int, seed: int
             for scenario in (baseline, shift)
         ])  # fmt: skip
     runs: dict[int, list] = {}
-    for position, values in runner.backend.run(run_batch, batches):
-        runs[passed_xu[position]] = values
+    with _bar(runner, 2 * len(batches), "prior runs", "run") as bar:
+        for position, values in runner.backend.run(run_batch, batches):
+            runs[passed_xu[position]] = values
+            bar.update(2)
     rows, accepted_effects = [], []
     for d in range(draws):
         row: dict[str, object] = {"assumptions": assumptions[d], "xu": xu[d], "passes": dict(xu_passes(xu[d]))}
@@ -206,8 +211,10 @@ def morris_screening(
             pair.append((drawn, runner.n, runner.months, replicate, False, index, "shipped"))
         batches.append(pair)
     effects = np.empty(len(units))
-    for position, ((base, _), (shifted, _)) in runner.backend.run(run_batch, batches):
-        effects[position] = paired_effect(base[None, :, 0], shifted[None, :, 0], runner.months)[0]
+    with _bar(runner, 2 * len(batches), "morris", "run") as bar:
+        for position, ((base, _), (shifted, _)) in runner.backend.run(run_batch, batches):
+            effects[position] = paired_effect(base[None, :, 0], shifted[None, :, 0], runner.months)[0]
+            bar.update(2)
     indices = morris_analysis.analyze(problem, units, effects, num_levels=MORRIS_LEVELS, seed=seed + 1)
     ranking = sorted(ranges, key=lambda name: -float(indices["mu_star"][list(ranges).index(name)]))
     return {
@@ -220,6 +227,10 @@ def morris_screening(
         "sigma": {name: float(indices["sigma"][i]) for i, name in enumerate(ranges)},
         "top_three": ranking[:3],
     }
+
+
+def _bar(runner, total: int, description: str, unit: str) -> tqdm:
+    return tqdm(total=total, desc=description, unit=unit, disable=not runner.progress)
 
 
 def add_assumptions(split: dict[str, object], prior: dict[str, object]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from experiments.forecast_variance import variance_markdown
 from sim.params import DynamicsParams, PolicyLevers
-from sim.perceptions import CHANNEL_PARAMETERS
+from sim.perceptions import CHANNEL_INPUT_LEVERS, CHANNEL_PARAMETERS
 from sim.schema import parameter_specs
 
 
@@ -104,11 +104,19 @@ def _channel_lines(result: dict[str, object]) -> list[str]:
         else:
             lines.append(f"| {name} | no route in this configuration | | | | | |")
     lines += [f"| interaction (total − sum alone) | {result['channel_interaction_pp']:+.2f} | | | | | |", ""]
-    if silent:
-        covariates = ", ".join(f"{name} ({', '.join(channels[name]['covariates'])})" for name in silent)
+    unmoved = [name for name in silent if name not in CHANNEL_INPUT_LEVERS]
+    without_input = [name for name in silent if name in CHANNEL_INPUT_LEVERS]
+    if unmoved:
+        covariates = ", ".join(f"{name} ({', '.join(channels[name]['covariates'])})" for name in unmoved)
         lines.append(
             f"No route in this configuration: the covariates of {covariates} never left their t = 0 values in any "
             "month of any replicate, so switching these channels off changes nothing."
+        )
+    if without_input:
+        levers = ", ".join(f"{name} ({', '.join(CHANNEL_INPUT_LEVERS[name])})" for name in without_input)
+        lines.append(
+            f"No route in this configuration: the input levers of {levers} are 0 in both scenarios throughout, so "
+            "switching these channels off changes nothing."
         )
     if routed:
         largest = max(routed, key=lambda name: abs(routed[name]["contribution"]["effect_pp"]))

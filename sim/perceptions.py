@@ -69,6 +69,9 @@ CHANNEL_PARAMETERS: dict[str, tuple[str, ...]] = {
     "visible_enforcement": ("enforcement_decay", "tie_learning", "enforcement_gain", "network_degree"),
 }  # fmt: skip
 FUNCTION_CHANNELS = ("sanction_functions", "media_functions", "punitive_knowledge", "visible_enforcement")
+# Levers without which a channel has no input (it writes covariates other channels also write,
+# so its own moving cannot be read from them): media framing is 0 unless a scenario sets it.
+CHANNEL_INPUT_LEVERS: dict[str, tuple[str, ...]] = {"media_functions": ("media_framing",)}
 
 
 def step_perceptions(

@@ -99,6 +99,9 @@ def test_channels_without_a_route_are_reported_not_zeroed(small_forecast):
     assert channels["transparency"]["route"] is False
     assert channels["sanction_functions"]["route"] is True and "contribution" in channels["sanction_functions"]
     assert channels["punitive_knowledge"]["route"] is True and "contribution" in channels["punitive_knowledge"]
+    # The perceived functions move (other channels write them), but media framing stays 0 in both scenarios.
+    assert channels["media_functions"]["route"] is False and "contribution" not in channels["media_functions"]
+    assert "the input levers of media_functions (media_framing) are 0" in summary_markdown(result)
     text = summary_markdown(result)
     assert "| awareness | no route in this configuration |" in text
     assert "+0.00 |" not in text.split("| awareness |")[1].splitlines()[0]
@@ -190,4 +193,5 @@ def test_no_shift_gives_exactly_zero_and_inconclusive(tmp_path, capsys):
 def test_a_shipped_scenario_contradicts_the_forecast(tmp_path, capsys):
     result = _forecast_cli(tmp_path, "media_campaign", capsys)
     assert result["verdict"] == "contradicted" and result["uncertainty_interval"][0] > 0
+    assert result["channels"]["media_functions"]["route"] is True
     assert (tmp_path / "media_campaign" / "forecast.md").read_text().count("**contradicted**") == 1

@@ -126,7 +126,7 @@ def test_the_main_job_draws_the_assumptions_and_screens_them_by_default():
     from experiments.cli import build_parser
 
     args = build_parser().parse_args(["forecast", "--out", "somewhere"])
-    assert args.prior_draws == 200 and args.morris_trajectories == 6
+    assert args.prior_draws == 400 and args.morris_trajectories == 6
 
 
 @pytest.mark.parametrize(
