@@ -170,6 +170,8 @@ def _prior_summary(rows: list[dict], effects: np.ndarray, draws: int, seed: int)
         "accepted": int(effects.size),
         "acceptance_rate": effects.size / draws if draws else None,
         "passed_by_check": {name: sum(bool(row["passes"].get(name)) for row in rows) for name in checks},
+        # The checks on the runs apply only to the draws that passed both Xu checks and were run.
+        "run_after_xu_checks": sum("effect_pp" in row for row in rows),
         "priors": {name: list(bounds) for name, bounds in prior_ranges().items()},
         "checks": {
             "xu_bands": {kind: list(band) for kind, _, band in TARGETS.values()},

@@ -165,11 +165,16 @@ def _prior_lines(result: dict[str, object]) -> list[str]:
     if prior is None:
         lines.append("The assumptions were held at their register values (0 prior draws).")
     else:
-        passed = ", ".join(f"{name} {count}" for name, count in prior["passed_by_check"].items())
+        counts = prior["passed_by_check"]
+        xu = " and ".join(f"{name} {counts[name]}" for name in ("repression_info", "social_order_frame"))
+        runs = ", ".join(f"{name} {count}" for name, count in counts.items() if name not in ("repression_info",
+                         "social_order_frame"))  # fmt: skip
         lines.append(
             f"Drawing the {len(prior['priors'])} uncertain assumptions from their priors (sim/README.md), "
             f"{prior['accepted']} of {prior['draws']} draws ({100 * prior['acceptance_rate']:.0f}%) pass the "
-            f"prior-predictive checks (draws passing each: {passed})."
+            f"prior-predictive checks. The in-silico Xu et al. (2022) experiments pass for {xu} draws; of the "
+            f"{prior['run_after_xu_checks']} draws that pass both and were run, the checks on the runs pass for "
+            f"{runs or 'none'}."
         )
         if prior["verdict"] is None:
             lines.append("Too few draws were accepted to give an interval or a verdict under the prior.")

@@ -11,6 +11,7 @@ from experiments.cli import main
 from experiments.forecast import run_forecast
 from experiments.forecast_groups import group_effects
 from experiments.forecast_prior import LIST_SHARE_BOUNDS, draw_assumptions, prior_ranges, xu_passes
+from experiments.forecast_summary import summary_markdown
 from experiments.scenario import load_scenario
 from sim.model import APPROVES, EVER_LISTED, KNOWS_PUNITIVE_USES
 from sim.params import DynamicsParams
@@ -120,6 +121,14 @@ def test_prior_draws_are_filtered_and_split_the_variance():
     assert set(morris["mu_star"]) == set(prior_ranges())
     top = result["top_assumptions_by_morris"]
     assert morris["mu_star"][top[0]] >= morris["mu_star"][top[1]] >= morris["mu_star"][top[2]]
+    # The summary follows the numbers: the count, and a verdict only when there are draws enough for one.
+    text = summary_markdown(result)
+    assert f"{prior['accepted']} of 16 draws" in text and top[0] in text
+    none = {**result, "prior": {**prior, "verdict": None}}
+    assert "Too few draws were accepted" in summary_markdown(none)
+    flipped = {**result, "prior": {**prior, "verdict": "contradicted", "effect_pp": 1.0,
+                                   "uncertainty_interval": [0.2, 1.8]}}  # fmt: skip
+    assert "**contradicted** under the filtered prior" in summary_markdown(flipped)
 
 
 def test_the_main_job_draws_the_assumptions_and_screens_them_by_default():
