@@ -27,6 +27,7 @@ from scipy.optimize import brentq
 
 from sim.errors import StatusQuoError
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
+from sim.perceptions import information_start
 from sim.policy import (
     REDLIST_MONTHS,
     TOP_SCORE_LATENT,
@@ -263,7 +264,7 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
     (advantage_levels, advantage_class), (disadvantage_levels, disadvantage_class) = _class_scales(state, params, rng)
     baseline = Baseline(
         advantage_levels, advantage_class, disadvantage_levels, disadvantage_class, _awareness_rate(state, params),
-        *_information_start(state, params),
+        *information_start(state, params, *listing_inflows(state, params)),
     )  # fmt: skip
     state.punitive_knowledge = baseline.knowledge_start[baseline.information_class]
     state.enforcement_seen = baseline.enforcement_start[baseline.information_class]
@@ -371,38 +372,6 @@ def _awareness_rate(state: CitizenState, params: SimulationParams) -> float:
             f"{LISTING_LEVERS}"
         )
     return learned / (1 - free_share)
-
-
-def _information_start(state: CitizenState, params: SimulationParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stationary t = 0 knowledge of punitive uses and memory of enforcement seen, by information class.
-
-    The classes are resident + 2 × listed at t = 0. The listed know; for the
-    others the level is the fixed point of fading and learning
-    (``sim.perceptions``) at the mean monthly chance of learning under the
-    t = 0 levers, a tie being newly listed with the residents' mean inflow
-    (mean field: the chances of one citizen's ties are not tracked).
-    """
-    levers, dynamics = params.levers, params.dynamics
-    resident, listed = state.resident, state.listed
-    classes = (resident.astype(np.int8) + 2 * listed.astype(np.int8)).astype(np.int8)
-    unlisted = resident & ~listed
-    conduct, wrongful = listing_inflows(state, params)
-    new_share = float((conduct + wrongful)[unlisted].sum()) / max(int(resident.sum()), 1)
-    deserved_share = float(conduct[unlisted].sum()) / max(int(resident.sum()), 1)
-    resident_share = float(resident.mean())
-    degree, tie = dynamics.network_degree, dynamics.tie_learning
-    audience = levers.naming_audience if levers.sanction_breadth >= 3 else 0.0
-
-    def fixed_points(share: float, media: float, decay: float) -> np.ndarray:
-        from_ties = 1 - (1 - tie * share * resident_share) ** degree
-        # Non-residents (class 0) and residents (class 1), who also see public naming.
-        learn = 1 - (1 - media) * (1 - from_ties) * np.exp(-audience * share * np.array([0.0, 1.0]))
-        return learn / (1 - (1 - decay) * (1 - learn))
-
-    knowledge = fixed_points(new_share, dynamics.media_learning * levers.media_punitive_share, dynamics.knowledge_decay)
-    enforcement = fixed_points(deserved_share, 0.0, dynamics.enforcement_decay)
-    # A listed citizen is a resident: classes 2 and 3 are the listed (who know), whatever their memory of others.
-    return classes, np.concatenate([knowledge, [1.0, 1.0]]), np.concatenate([enforcement, enforcement])
 
 
 def _initial_lists(state: CitizenState, params: SimulationParams, rng: np.random.Generator) -> None:

@@ -50,7 +50,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from sim.network import tie_counts, tie_means
-from sim.params import Channels, DynamicsParams, PolicyLevers
+from sim.params import Channels, DynamicsParams, PolicyLevers, SimulationParams
 from sim.policy import Baseline, PolicyEvents, scratch
 from sim.state import FUNCTION_RANGES, FUNCTIONS, CitizenState
 
@@ -287,3 +287,42 @@ def _perceive_functions(
         low, high = FUNCTION_RANGES[name]
         np.add(state.baseline[name], moved, out=state.covariates[name], dtype=np.float64)
         np.clip(state.covariates[name], low, high, out=state.covariates[name])
+
+
+def information_start(
+    state: CitizenState, params: SimulationParams, conduct: np.ndarray, wrongful: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stationary t = 0 knowledge of punitive uses and memory of enforcement seen, by information class
+    (``sim.baseline.calibrate_baseline`` stores them in ``Baseline``).
+
+    The classes are resident + 2 × listed at t = 0. The listed know; for the
+    others the level is the fixed point of fading and learning
+    (``_learn_of_enforcement``) at the mean monthly chance of learning under the
+    t = 0 levers, a tie being newly listed with the residents' mean inflow
+    (mean field: the chances of one citizen's ties are not tracked).
+
+    Args:
+        state, params: The t = 0 state (lists drawn) and parameters.
+        conduct, wrongful: Each citizen's monthly chance of being listed for conduct and
+            wrongly, if a resident (``sim.baseline.listing_inflows``).
+    """
+    levers, dynamics = params.levers, params.dynamics
+    resident, listed = state.resident, state.listed
+    classes = (resident.astype(np.int8) + 2 * listed.astype(np.int8)).astype(np.int8)
+    unlisted = resident & ~listed
+    new_share = float((conduct + wrongful)[unlisted].sum()) / max(int(resident.sum()), 1)
+    deserved_share = float(conduct[unlisted].sum()) / max(int(resident.sum()), 1)
+    resident_share = float(resident.mean())
+    degree, tie = dynamics.network_degree, dynamics.tie_learning
+    audience = levers.naming_audience if levers.sanction_breadth >= 3 else 0.0
+
+    def fixed_points(share: float, media: float, decay: float) -> np.ndarray:
+        from_ties = 1 - (1 - tie * share * resident_share) ** degree
+        # Non-residents (class 0) and residents (class 1), who also see public naming.
+        learn = 1 - (1 - media) * (1 - from_ties) * np.exp(-audience * share * np.array([0.0, 1.0]))
+        return learn / (1 - (1 - decay) * (1 - learn))
+
+    knowledge = fixed_points(new_share, dynamics.media_learning * levers.media_punitive_share, dynamics.knowledge_decay)
+    enforcement = fixed_points(deserved_share, 0.0, dynamics.enforcement_decay)
+    # A listed citizen is a resident: classes 2 and 3 are the listed (who know), whatever their memory of others.
+    return classes, np.concatenate([knowledge, [1.0, 1.0]]), np.concatenate([enforcement, enforcement])
