@@ -55,6 +55,7 @@ TARGETS = {
 SOLVE_N = 400_000
 SOLVE_SEED = 2022
 SEARCH_RANGE = (0.0, 4.0)  # the parameters' schema ranges
+MAX_ROUNDS = 10
 
 
 def xu2022_treatment(kind: str) -> Treatment:
@@ -63,13 +64,16 @@ def xu2022_treatment(kind: str) -> Treatment:
                      subgroup=XU2022_SUBGROUP)  # fmt: skip
 
 
-def treatment_effect(population, approval, params: SimulationParams, kind: str, seed: int) -> float:
-    """Relative change in the treated's mean scale position right after the treatment."""
-    treatment = xu2022_treatment(kind)
-    with SCSEngine(population, approval, params, seed=seed, treatments=[treatment]) as engine:
-        engine.run(treatment.month)
-        row = next(r for r in engine.treatment_rows if r["subgroup"] == "all" and r["months_since"] == 0)
-    return float(relative_change(row["treated_mean"], row["control_mean"]))
+def treatment_effects(population, approval, params: SimulationParams, kinds, seed: int) -> dict[str, float]:
+    """Relative change in the treated's mean scale position right after each treatment of ``kinds``.
+
+    The treatments run in one engine, as disjoint arms with one control (``sim.treatments.assign``).
+    """
+    treatments = [xu2022_treatment(kind) for kind in kinds]
+    with SCSEngine(population, approval, params, seed=seed, treatments=treatments) as engine:
+        engine.run(TREATMENT_MONTH)
+        rows = {r["kind"]: r for r in engine.treatment_rows if r["subgroup"] == "all" and r["months_since"] == 0}
+    return {kind: float(relative_change(rows[kind]["treated_mean"], rows[kind]["control_mean"])) for kind in kinds}
 
 
 def solve(n: int = SOLVE_N, seed: int = SOLVE_SEED, dynamics: DynamicsParams | None = None) -> dict[str, object]:
@@ -78,29 +82,22 @@ def solve(n: int = SOLVE_N, seed: int = SOLVE_SEED, dynamics: DynamicsParams | N
     population = build_population(n, np.random.SeedSequence(seed), calibration.generator)
     approval = engine_approval_model(calibration.joint, None)
     dynamics = dynamics or DynamicsParams()
-    solved: dict[str, dict[str, object]] = {}
-    for name, (kind, target, band) in TARGETS.items():
-
-        def gap(
-            value: float, name: str = name, kind: str = kind, target: float = target, solved: DynamicsParams = dynamics
-        ) -> float:
-            params = SimulationParams(dynamics=solved.model_copy(update={name: value}))
-            return treatment_effect(population, approval, params, kind, seed) - target
-
-        low, high = SEARCH_RANGE
-        if np.sign(gap(low)) == np.sign(gap(high)):
-            raise RuntimeError(f"{name}: no value in {low}–{high} gives {100 * target:+.0f}% for {kind}")
-        value = brentq(gap, low, high, xtol=1e-4)
-        value = round(value, 4)
-        # Solved in turn, each with the values solved before it.
-        dynamics = dynamics.model_copy(update={name: value})
-        solved[name] = {
-            "value": value,
-            "treatment": kind,
-            "target_relative_change": target,
-            "accepted_band": list(band),
-            "achieved_relative_change": round(gap(value) + target, 5),
-        }
+    # Each effect size moves the other's experiment a little (both arms' functions are clipped together),
+    # so they are solved in turn until a round changes neither: the result does not depend on the start.
+    rounds = 0
+    while True:
+        rounds += 1
+        start = {name: getattr(dynamics, name) for name in TARGETS}
+        solved: dict[str, dict[str, object]] = {}
+        for name, (kind, target, band) in TARGETS.items():
+            value, achieved = _solve_one(population, approval, dynamics, name, kind, target, seed)
+            dynamics = dynamics.model_copy(update={name: value})
+            solved[name] = {"value": value, "treatment": kind, "target_relative_change": target,
+                            "accepted_band": list(band), "achieved_relative_change": achieved}  # fmt: skip
+        if all(solved[name]["value"] == start[name] for name in TARGETS):
+            break
+        if rounds == MAX_ROUNDS:
+            raise RuntimeError(f"the effect sizes did not settle in {MAX_ROUNDS} rounds: {start} → {solved}")
     return {
         "source": SOURCE,
         "method": "Brent's method on the in-silico experiment's relative change in mean scale position, "
@@ -109,8 +106,23 @@ def solve(n: int = SOLVE_N, seed: int = SOLVE_SEED, dynamics: DynamicsParams | N
         "seed": seed,
         "subgroup": {name: bounds.model_dump() for name, bounds in XU2022_SUBGROUP.items()},
         "treated_share": TREATED_SHARE,
+        "rounds": rounds,
         "effects": solved,
     }
+
+
+def _solve_one(population, approval, dynamics: DynamicsParams, name: str, kind: str, target: float, seed: int):
+    """One effect size by Brent's method, the others held at ``dynamics``: (value to 4 places, effect there)."""
+
+    def gap(value: float) -> float:
+        params = SimulationParams(dynamics=dynamics.model_copy(update={name: value}))
+        return treatment_effects(population, approval, params, [kind], seed)[kind] - target
+
+    low, high = SEARCH_RANGE
+    if np.sign(gap(low)) == np.sign(gap(high)):
+        raise RuntimeError(f"{name}: no value in {low}–{high} gives {100 * target:+.0f}% for {kind}")
+    value = round(brentq(gap, low, high, xtol=1e-4), 4)
+    return value, round(gap(value) + target, 5)
 
 
 def write(result: dict[str, object], path: Path = RESULT_FILE) -> None:

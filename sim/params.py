@@ -227,7 +227,7 @@ class DynamicsParams(BaseModel):
         prior_why="most but not all ties hear of a listing, or few do",
     )
     knowledge_drop: float = bounded(
-        0.487, 0, 4, "perceived-function and fairness points lost at full knowledge of punitive uses",
+        0.4871, 0, 4, "perceived-function and fairness points lost at full knowledge of punitive uses",
         source=SOLVED_XU2022 + " (repression treatment: support about 12% lower)",
         why="up to the whole 1–5 scales", prior=(0, 1),
         prior_why="from none to twice the solved value; the Xu check keeps draws inside its band",
