@@ -56,6 +56,7 @@ from experiments.forecast_stats import (
     uncertainty_summary,
     verdict,
     verdict_settled,
+    without_replicates,
 )
 from experiments.forecast_variance import calibration_record, fixed_label, variance_split
 from experiments.scenario import Scenario
@@ -351,7 +352,7 @@ def _decompose(
 def _metric_effect(main: dict, key: str, months: int, seed: int, scale: float = 100.0) -> dict[str, object]:
     index = METRIC_KEYS.index(key)
     effect = paired_effect(main["baseline"][:, :, index], main["shift"][:, :, index], months, scale)
-    return {k: v for k, v in uncertainty_summary(effect, seed).items() if k != "per_replicate"}
+    return without_replicates(uncertainty_summary(effect, seed))
 
 
 def _main_arms(baseline: Scenario, shift: Scenario, choice: CalibrationChoice) -> dict[str, tuple]:

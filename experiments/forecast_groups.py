@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from experiments.forecast_stats import without_replicates
 from sim.model import APPROVES, EVER_LISTED, KNOWS_PUNITIVE_USES
 
 GROUP_NAMES = ("sanctioned", "never_sanctioned", "learned_only")
@@ -64,7 +65,7 @@ def summarise_groups(base: np.ndarray, shift: np.ndarray, summary) -> dict[str, 
         entry: dict[str, object] = {"share_of_citizens": float(shares[name].mean()),
                                     "replicates_defined": int(defined.size)}  # fmt: skip
         if defined.size:
-            entry |= {k: v for k, v in summary(defined).items() if k != "per_replicate"}
+            entry |= without_replicates(summary(defined))
         out[name] = entry
     return out
 
@@ -79,5 +80,5 @@ def contributions_by_group(
     for name in GROUP_NAMES:
         difference = with_channel[name] - off[name]
         defined = difference[np.isfinite(difference)]
-        out[name] = {k: v for k, v in summary(defined).items() if k != "per_replicate"} if defined.size else None
+        out[name] = without_replicates(summary(defined)) if defined.size else None
     return out

@@ -38,23 +38,22 @@ from scipy.stats import qmc
 from tqdm import tqdm
 
 from calibration.citizens import build_population, engine_approval_model
-from calibration.information import TARGETS, xu2022_treatment
+from calibration.information import TARGETS, treatment_effects
 from calibration.members import load_calibration
-from experiments.forecast_stats import paired_effect, uncertainty_summary, verdict
+from experiments.analysis_methods import morris_indices
+from experiments.forecast_stats import paired_effect, uncertainty_summary, verdict, without_replicates
 from experiments.scenario import Scenario
 from experiments.simulation import replicate_member, replicate_seeds, split_seed
+from experiments.sweep_design import MORRIS_LEVELS
 from sim.metrics import METRIC_KEYS
-from sim.model import SCSEngine
 from sim.params import DynamicsParams, SimulationParams
 from sim.schema import parameter_specs
-from sim.treatments import relative_change
 
 PRIOR_STREAM = 0x9A10B  # entropy word that keeps the prior draws apart from the replicates'
 XU_CHECK_N = 150_000
 XU_CHECK_SEED = 2019
 STATIONARY_TOLERANCE_PP = 1.0
 LIST_SHARE_BOUNDS = (0.0003, 0.066)
-MORRIS_LEVELS = 4
 PRIOR_KEYS = ("all|share_approve", "all|share_blacklisted")
 
 
@@ -65,12 +64,15 @@ def prior_ranges() -> dict[str, tuple[float, float]]:
 
 def draw_assumptions(seed: int, draws: int) -> list[dict[str, float]]:
     """``draws`` points of a Latin hypercube over the priors (the same for the same seed)."""
+    sampler = qmc.LatinHypercube(d=len(prior_ranges()), seed=np.random.default_rng([PRIOR_STREAM, seed]))
+    return _prior_values(sampler.random(draws))
+
+
+def _prior_values(units: np.ndarray) -> list[dict[str, float]]:
+    """Points of the unit cube (one column per assumption) → the assumptions' values, uniform on their priors."""
     ranges = prior_ranges()
-    sampler = qmc.LatinHypercube(d=len(ranges), seed=np.random.default_rng([PRIOR_STREAM, seed]))
-    units = sampler.random(draws)
     lows, highs = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
-    values = lows + units * (highs - lows)
-    return [{name: float(v) for name, v in zip(ranges, row, strict=True)} for row in values]
+    return [{name: float(v) for name, v in zip(ranges, lows + row * (highs - lows), strict=True)} for row in units]
 
 
 _check_populations: dict[int | None, object] = {}
@@ -94,12 +96,9 @@ def xu_effects(
         )
     rng = None if coefficients is None else np.random.default_rng(coefficients)
     approval = engine_approval_model(calibration.joint, rng)
-    treatments = [xu2022_treatment(kind) for kind, _, _ in TARGETS.values()]
+    kinds = [kind for kind, _, _ in TARGETS.values()]
     params = SimulationParams(dynamics=dynamics)
-    with SCSEngine(_check_populations[member], approval, params, seed=XU_CHECK_SEED, treatments=treatments) as engine:
-        engine.run(1)
-        rows = {r["kind"]: r for r in engine.treatment_rows if r["subgroup"] == "all"}
-    return {kind: float(relative_change(rows[kind]["treated_mean"], rows[kind]["control_mean"])) for kind in rows}
+    return treatment_effects(_check_populations[member], approval, params, kinds, XU_CHECK_SEED)
 
 
 def check_xu(batch: list[tuple]) -> list[tuple[int, dict[str, float]]]:
@@ -183,7 +182,7 @@ def _prior_summary(rows: list[dict], effects: np.ndarray, draws: int, seed: int)
     }
     if effects.size >= 2:
         summary = uncertainty_summary(effects, seed)
-        out |= {k: v for k, v in summary.items() if k != "per_replicate"}
+        out |= without_replicates(summary)
         out["verdict"] = verdict(summary["uncertainty_interval"])
         out["effects"] = effects.tolist()
     else:
@@ -195,18 +194,15 @@ def morris_screening(
     runner, baseline: Scenario, shift: Scenario, trajectories: int, seed: int, run_batch
 ) -> dict[str, object]:
     """Morris μ* of the forecast effect over the priors (one paired replicate, common random numbers)."""
-    from SALib.analyze import morris as morris_analysis
     from SALib.sample import morris as morris_sample
 
     ranges = prior_ranges()
     problem = {"num_vars": len(ranges), "names": list(ranges), "bounds": [[0.0, 1.0]] * len(ranges)}
     units = morris_sample.sample(problem, trajectories, num_levels=MORRIS_LEVELS, seed=seed + 1)
-    lows, highs = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
     replicate = replicate_seeds(seed, 1)[0]
     index = [METRIC_KEYS.index("all|share_approve")]
     batches = []
-    for row in units:
-        update = {name: float(v) for name, v in zip(ranges, lows + row * (highs - lows), strict=True)}
+    for update in _prior_values(units):
         pair = []
         for scenario in (baseline, shift):
             drawn = scenario.model_copy(update={"dynamics": scenario.dynamics.model_copy(update=update)})
@@ -217,17 +213,16 @@ def morris_screening(
         for position, ((base, _), (shifted, _)) in runner.backend.run(run_batch, batches):
             effects[position] = paired_effect(base[None, :, 0], shifted[None, :, 0], runner.months)[0]
             bar.update(2)
-    indices = morris_analysis.analyze(problem, units, effects, num_levels=MORRIS_LEVELS, seed=seed + 1)
-    ranking = sorted(ranges, key=lambda name: -float(indices["mu_star"][list(ranges).index(name)]))
+    # The sweeps' Morris analysis (its bootstrap of μ*'s interval included).
+    indices = morris_indices(problem, units, effects, MORRIS_LEVELS)
+    factors = indices["factors"]
     return {
         "trajectories": trajectories,
         "points": len(units),
         "effect_range_pp": [float(effects.min()), float(effects.max())],
         "share_of_points_with_effect_above_zero": float((effects > 0).mean()),
-        "mu_star": {name: float(indices["mu_star"][i]) for i, name in enumerate(ranges)},
-        "mu_star_conf": {name: float(indices["mu_star_conf"][i]) for i, name in enumerate(ranges)},
-        "sigma": {name: float(indices["sigma"][i]) for i, name in enumerate(ranges)},
-        "top_three": ranking[:3],
+        **{key: {name: factors[name][key] for name in ranges} for key in ("mu_star", "mu_star_conf", "sigma")},
+        "top_three": indices["ranking_by_mu_star"][:3],
     }
 
 

@@ -39,6 +39,11 @@ def uncertainty_summary(effects: np.ndarray, seed: int) -> dict[str, object]:
     }
 
 
+def without_replicates(summary: dict[str, object]) -> dict[str, object]:
+    """An ``uncertainty_summary`` without its per-replicate effects (for figures reported beside the headline)."""
+    return {key: value for key, value in summary.items() if key != "per_replicate"}
+
+
 def _t_quantile(dof: int) -> float:
     from scipy.stats import t
 
