@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 
@@ -72,6 +73,8 @@ def homophilous_network(
     """Each citizen's ties and the order they were drawn in; a citizen alone in their group is tied to themself."""
     n = len(age)
     degree = int(degree)
+    if not 1 <= degree <= PAIRWISE_BLOCK:
+        raise ValueError(f"network_degree: must be between 1 and {PAIRWISE_BLOCK}, got {degree}")
     group = np.asarray(region, dtype=np.int64) * 2 + np.asarray(urban, dtype=np.int64)
     order = _group_age_order(rng.random(n), np.asarray(age), group).astype(np.int32)
     sorted_group = group[order]
@@ -125,89 +128,108 @@ def _group_age_order(draws: np.ndarray, age: np.ndarray, group: np.ndarray) -> n
     return by_draw[np.argsort(key, kind="stable")]
 
 
-# Citizens per block of ``tie_means``: the block's tie values (8 ties × 8 bytes × 16k)
-# stay in the L2 cache instead of an (n, degree) array of 64 MB at a million citizens.
-BLOCK = 1 << 14
-# NumPy sums up to 128 values with eight interleaved partial sums (``pairwise_sum``).
+# NumPy sums up to 128 values with eight interleaved partial sums (``pairwise_sum``); longer rows it
+# splits in halves, which ``pairwise_sum`` does not follow: the network allows at most this many ties.
 PAIRWISE_BLOCK = 128
 
 
-def _row_sums(values: np.ndarray, out: np.ndarray) -> None:
-    """``np.add.reduce`` of each column of ``values`` (degree × m), in NumPy's order of additions.
+# Inlined into its callers: a call per place, with its array argument counted in and out, costs ~3 ms a month.
+@numba.njit(cache=True, inline="always")
+def pairwise_sum(values: np.ndarray, count: int) -> float:
+    """``np.add.reduce(values[:count])`` for count ≤ 128, in NumPy's order of additions.
 
-    NumPy sums a row of ``degree`` contiguous values pairwise: fewer than 8 left to
-    right, otherwise in eight interleaved partial sums joined as
-    ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest. Doing the same
-    additions column-wise gives the same bits with one vector operation per addition
-    instead of one call per citizen (saves ~15 ms a month at a million citizens;
-    tests/test_network.py checks it against ``np.add.reduce`` for every degree).
+    Fewer than 8 values are added left to right from 0.0; otherwise in eight
+    interleaved partial sums joined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)),
+    then the rest left to right (tests/test_network.py checks every degree).
     """
-    degree = values.shape[0]
-    if degree > PAIRWISE_BLOCK:  # NumPy splits longer rows recursively: let it.
-        np.add.reduce(np.ascontiguousarray(values.T), axis=1, out=out)
-        return
-    if degree < 8:
-        out.fill(0.0)
-        for row in values:
-            out += row
-        return
-    partial = values[:8].copy()
-    stop = degree - degree % 8
+    if count < 8:
+        total = 0.0
+        for index in range(count):
+            total += values[index]
+        return total
+    r0, r1, r2, r3 = values[0], values[1], values[2], values[3]
+    r4, r5, r6, r7 = values[4], values[5], values[6], values[7]
+    stop = count - count % 8
     for start in range(8, stop, 8):
-        partial += values[start : start + 8]
-    np.add(partial[0], partial[1], out=out)
-    np.add(partial[2], partial[3], out=partial[2])
-    np.add(out, partial[2], out=out)
-    np.add(partial[4], partial[5], out=partial[4])
-    np.add(partial[6], partial[7], out=partial[6])
-    np.add(partial[4], partial[6], out=partial[4])
-    np.add(out, partial[4], out=out)
-    for row in values[stop:]:
-        out += row
+        r0 += values[start]
+        r1 += values[start + 1]
+        r2 += values[start + 2]
+        r3 += values[start + 3]
+        r4 += values[start + 4]
+        r5 += values[start + 5]
+        r6 += values[start + 6]
+        r7 += values[start + 7]
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for index in range(stop, count):
+        total += values[index]
+    return total
+
+
+@numba.njit(cache=True)
+def place_means(placed: np.ndarray, offsets: np.ndarray, means: np.ndarray) -> None:
+    """Each place's ties' mean of ``placed`` (values in place order) into ``means``, to NumPy's bits.
+
+    Compiled: one pass with no (n, degree) gathered array (64 MB at a million citizens);
+    each place's ties lie within ``reach`` places, so the reads stay in cache.
+    """
+    degree, n = offsets.shape
+    ties = np.empty(degree)
+    for place in range(n):
+        for tie in range(degree):
+            ties[tie] = placed[place + offsets[tie, place]]
+        # ndarray.mean divides the sum by the count, as here.
+        means[place] = pairwise_sum(ties, degree) / degree
 
 
 def tie_means(network: TieNetwork, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``values[ties].mean(axis=1)`` to the last bit, read in group × age order.
-
-    Saves the (n, degree) gathered array (64 MB at a million citizens) and most of
-    the random reads: ~120 ms → ~35 ms a month at a million citizens.
-    """
-    n, degree = network.order.size, network.degree
-    placed = np.take(values, network.order)
-    sums = np.empty(n)
-    gathered = np.empty((degree, min(BLOCK, n)))
-    places = np.empty(min(BLOCK, n), dtype=np.intp)
-    for start in range(0, n, BLOCK):
-        stop = min(start + BLOCK, n)
-        block = gathered[:, : stop - start]
-        own = np.arange(start, stop)
-        for row, offsets in zip(block, network.offsets[:, start:stop], strict=True):
-            # Absolute places a block at a time, from the compact offsets (sim.network.TieNetwork).
-            np.take(placed, np.add(own, offsets, out=places[: stop - start]), out=row)
-        _row_sums(block, sums[start:stop])
-    # ndarray.mean divides the sum by the count, as here.
-    np.divide(sums, degree, out=sums)
-    out = np.empty(n) if out is None else out
-    out[network.order] = sums
+    """``values[ties].mean(axis=1)`` to the last bit, read in group × age order (``place_means``)."""
+    means = np.empty(network.order.size)
+    place_means(np.take(np.asarray(values, dtype=np.float64), network.order), network.offsets, means)
+    out = np.empty(network.order.size) if out is None else out
+    out[network.order] = means
     return out
+
+
+@numba.njit(cache=True)
+def _tie_counts(
+    flagged_places: np.ndarray, order: np.ndarray, offsets: np.ndarray, reach: int
+) -> tuple[np.ndarray, np.ndarray]:
+    degree, n = offsets.shape
+    is_flagged = np.zeros(n, dtype=np.bool_)
+    for place in flagged_places:
+        is_flagged[place] = True
+    seen = np.zeros(n, dtype=np.bool_)
+    citizens = np.empty(min(n, flagged_places.size * (2 * reach + 1)), dtype=np.int64)
+    counts = np.empty(citizens.size, dtype=np.int64)
+    found = 0
+    for flagged in flagged_places:
+        # Only citizens within ``reach`` places can name this one.
+        for place in range(max(flagged - reach, 0), min(flagged + reach + 1, n)):
+            if seen[place]:
+                continue
+            seen[place] = True
+            count = 0
+            for tie in range(degree):
+                count += is_flagged[place + offsets[tie, place]]
+            if count:
+                citizens[found] = order[place]
+                counts[found] = count
+                found += 1
+    return citizens[:found], counts[:found]
 
 
 def tie_counts(network: TieNetwork, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``flags[ties].sum(axis=1)`` where positive, for the few flagged citizens (indices).
 
     Only citizens within ``reach`` places of a flagged one can name them, so a
-    month with a few dozen wrongful listings reads a few thousand places, not
-    every tie (saves ~38 ms a month at a million citizens).
+    month with a few thousand new listings reads their neighbourhoods, not every
+    tie, in one compiled pass (saves ~15 ms a month at a million citizens against
+    NumPy's ``unique`` and ``isin`` over the same places).
 
     Returns:
         The citizens naming at least one flagged citizen (ascending) and how many each names.
     """
-    n = network.order.size
-    flagged_places = network.rank[flagged]
-    near = (flagged_places[:, None] + np.arange(-network.reach, network.reach + 1)).ravel()
-    near = np.unique(near[(near >= 0) & (near < n)])
-    counts = np.isin(network.offsets[:, near] + near, flagged_places).sum(axis=0)
-    naming = counts > 0
-    citizens = network.order[near[naming]].astype(np.int64)
+    places = network.rank[flagged].astype(np.int64)
+    citizens, counts = _tie_counts(places, network.order, network.offsets, network.reach)
     sort = np.argsort(citizens)
-    return citizens[sort], counts[naming][sort]
+    return citizens[sort], counts[sort]

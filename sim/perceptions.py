@@ -47,9 +47,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numba
 import numpy as np
 
-from sim.network import tie_counts, tie_means
+from sim.network import place_means, tie_counts
 from sim.params import Channels, DynamicsParams, PolicyLevers, SimulationParams
 from sim.policy import Baseline, PolicyEvents, scratch
 from sim.state import FUNCTION_RANGES, FUNCTIONS, CitizenState
@@ -92,17 +93,11 @@ def step_perceptions(
     informed = informed or {}
     recall = dynamics.recall_months
     cov, base = state.covariates, state.baseline
-    # In place (one array per timer): saves two 4 MB and two 8 MB temporaries a month at a million citizens.
-    for months, happened in (
-        (state.months_since_advantage, events.advantage),
-        (state.months_since_disadvantage, events.disadvantage),
+    for months, happened, channel, name in (
+        (state.months_since_advantage, events.advantage, channels.benefits, "advantages"),
+        (state.months_since_disadvantage, events.disadvantage, channels.disadvantage, "disadvantages"),
     ):
-        months += 1
-        months[happened] = 0
-    if channels.benefits:
-        np.less(state.months_since_advantage, recall, out=cov["advantages"])
-    if channels.disadvantage:
-        np.less(state.months_since_disadvantage, recall, out=cov["disadvantages"])
+        _count_months(months, happened, recall, cov[name], channel)
 
     if channels.transparency:
         gain = dynamics.transparency_gain * levers.algorithm_transparency
@@ -141,6 +136,20 @@ def step_perceptions(
 
     if any(getattr(channels, name) for name in FUNCTION_CHANNELS):
         _perceive_functions(state, levers, dynamics, channels, baseline, knowledge, listed)
+
+
+@numba.njit(cache=True)
+def _count_months(months: np.ndarray, happened: np.ndarray, recall: int, recalled: np.ndarray, write: bool) -> None:
+    """Months since the event (0 if it happened this month) and, if ``write``, whether within ``recall``.
+
+    Compiled: one pass per timer, in place, instead of an increment, a masked reset and
+    a comparison (~8 → <1 ms a month at a million citizens).
+    """
+    for citizen in range(months.size):
+        since = 0 if happened[citizen] else months[citizen] + 1
+        months[citizen] = since
+        if write:
+            recalled[citizen] = since < recall
 
 
 def _perceive_fairness(
@@ -182,16 +191,56 @@ def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics
     """Own score change against the ties' mean change, for Sesame/Tencent users."""
     # The scores have not moved since the policy stage: reuse its latents.
     latent = state.best_latent() if events.best_latent is None else events.best_latent
-    change = np.subtract(latent, state.initial_latent)
-    # Into the scratch array, free until the awareness draws: no 8 MB array for the means.
-    ties_mean = tie_means(state.network, change, out=scratch(state))
-    relative = np.subtract(change, ties_mean, out=change)
-    # In place: saves three 8 MB temporaries a month at a million citizens.
-    moved = np.multiply(relative, dynamics.relative_sensitivity, out=relative)
-    np.add(state.baseline["relative_score"], moved, out=moved, dtype=np.float64)
-    np.clip(moved, 1, 5, out=moved)
-    # Others keep their t = 0 value, which this channel is the only one to write.
-    np.copyto(state.covariates["relative_score"], moved, where=state.sesame_or_tencent)
+    network = state.network
+    _relative_scores(
+        latent,
+        state.initial_latent,
+        network.order,
+        network.offsets,
+        dynamics.relative_sensitivity,
+        state.baseline["relative_score"],
+        state.sesame_or_tencent,
+        state.covariates["relative_score"],
+    )
+
+
+@numba.njit(cache=True)
+def _relative_scores(
+    latent: np.ndarray,
+    initial_latent: np.ndarray,
+    network_order: np.ndarray,
+    offsets: np.ndarray,
+    sensitivity: float,
+    start: np.ndarray,
+    users: np.ndarray,
+    relative_score: np.ndarray,
+) -> None:
+    """Users' relative score: t = 0 value + sensitivity × (own change − ties' mean change), clipped to 1–5.
+
+    Compiled, with the changes read in the network's place order (``sim.network.place_means``):
+    no n-long arrays of changes and means in citizen order (~37 → ~23 ms a month at a million
+    citizens; the random reads and writes between the two orders take most of what is left).
+    Others keep their t = 0 value, which this channel is the only one to write.
+    """
+    n = network_order.size
+    placed = np.empty(n)
+    for place in range(n):
+        citizen = network_order[place]
+        placed[place] = latent[citizen] - initial_latent[citizen]
+    means = np.empty(n)
+    place_means(placed, offsets, means)
+    # A pass of its own: the random writes, mixed into the means' loop, stall it.
+    for place in range(n):
+        citizen = network_order[place]
+        if users[citizen]:
+            # The t = 0 value in float64 whatever its stored dtype (sim.state.compact_copy: exact).
+            moved = np.float64(start[citizen]) + (placed[place] - means[place]) * sensitivity
+            # np.clip's result, NaN included.
+            if moved < 1.0:
+                moved = 1.0
+            elif moved > 5.0:
+                moved = 5.0
+            relative_score[citizen] = moved
 
 
 def _learn_of_enforcement(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.special import ndtri
 
@@ -274,11 +275,17 @@ def _benefits(
         .reshape(len(ADVANTAGE_TYPES), -1)
     )
     received = latent_eligibility(state, levers, latent)
-    chance = np.empty(state.n)
     for eligible, table in zip(received, chances, strict=True):
-        rng.random(out=u)
-        eligible &= u < np.take(table, codes[1], out=chance)
+        _keep_drawn(eligible, rng.random(out=u), table, codes[1])
     return received
+
+
+@numba.njit(cache=True)
+def _keep_drawn(eligible: np.ndarray, draws: np.ndarray, chances: np.ndarray, codes: np.ndarray) -> None:
+    """``eligible &= draws < chances[codes]``, compiled: no n-long array of chances (~1.5 ms a type a month)."""
+    for citizen in range(eligible.size):
+        # Without a branch: which citizens are eligible and drew low is random (mispredicted branches).
+        eligible[citizen] &= draws[citizen] < chances[codes[citizen]]
 
 
 def _disadvantages(
