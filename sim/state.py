@@ -45,6 +45,8 @@ CHANNEL_COVARIATES: dict[str, tuple[str, ...]] = {
 }
 # Every covariate a channel moves, channel by channel (the others never change).
 MOVABLE_COVARIATES = tuple(dict.fromkeys(name for names in CHANNEL_COVARIATES.values() for name in names))
+# Movable covariates whose every value is a whole number (a yes or no, or a missing-answer code).
+YES_NO_COVARIATES = ("advantages", "disadvantages", "received_info")
 
 
 @dataclass
@@ -196,7 +198,11 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     baseline = {name: compact_copy(values) for name, values in population.covariates.items()}
     covariates = {}
     for name, values in population.covariates.items():
-        if name in MOVABLE_COVARIATES:
+        if name in YES_NO_COVARIATES:
+            # The channels set them to 0 or 1 only: int8 (if every t = 0 value fits), which xβ and
+            # the metrics read exactly; saves 21 B a citizen over three float64 arrays.
+            covariates[name] = compact_copy(values)
+        elif name in MOVABLE_COVARIATES:
             covariates[name] = np.array(values, dtype=np.float64)
         else:
             # A covariate no channel moves is its t = 0 value, shared and read-only (a write

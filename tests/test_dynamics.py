@@ -14,7 +14,7 @@ from sim.ordered_logit import categorize
 from sim.params import Channels, PolicyLevers, SimulationParams
 from sim.perceptions import step_perceptions
 from sim.policy import PolicyEvents, advantage_hazard, benefit_probabilities, disadvantage_hazard
-from sim.state import CHANNEL_COVARIATES, COVARIATES, MOVABLE_COVARIATES
+from sim.state import CHANNEL_COVARIATES, COVARIATES, MOVABLE_COVARIATES, YES_NO_COVARIATES
 
 # Levers that exercise every channel at once.
 STRESS = {
@@ -99,7 +99,11 @@ def test_covariates_no_channel_moves_stay_at_their_t0_values_and_cannot_be_writt
         with pytest.raises(ValueError, match="read-only"):
             values[0] = values[0]
     for name in MOVABLE_COVARIATES:
-        assert model.state.covariates[name].dtype == np.float64 and model.state.covariates[name].flags.writeable
+        values = model.state.covariates[name]
+        # The yes/no items are whole numbers whatever the channels do: int8 (sim.state.YES_NO_COVARIATES).
+        assert values.dtype == (np.int8 if name in YES_NO_COVARIATES else np.float64) and values.flags.writeable
+        if name in YES_NO_COVARIATES:
+            assert set(np.unique(values)) <= {0, 1}, name
 
 
 def test_a_released_engine_frees_its_citizens_without_the_garbage_collector(population, approval_model):
