@@ -26,8 +26,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from sim.errors import StatusQuoError
+from sim.information import information_start
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
-from sim.perceptions import information_start
 from sim.policy import (
     REDLIST_MONTHS,
     TOP_SCORE_LATENT,

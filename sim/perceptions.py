@@ -30,8 +30,8 @@ t = 0 values.
   (``tie_learning`` each), public naming seen (``naming_audience`` residents per
   name under ``sanction_breadth`` 3) and state-media coverage of punitive uses
   (``media_learning`` × ``media_punitive_share``, Xu, Kostka & Cao 2022), and
-  fades at ``knowledge_decay``. Each point of knowledge above its t = 0 level
-  costs ``knowledge_drop`` points.
+  fades at ``knowledge_decay`` (``sim.information``). Each point of knowledge
+  above its t = 0 level costs ``knowledge_drop`` points.
 * visible_enforcement → perceived functions: the memory (0–1) of deserved
   listings seen (ties' listings for conduct, public naming of them) fades at
   ``enforcement_decay``; each point above its t = 0 level adds
@@ -50,8 +50,9 @@ from collections.abc import Mapping
 import numba
 import numpy as np
 
+from sim.information import knowledge_points, learn_of_enforcement
 from sim.network import place_means, tie_counts
-from sim.params import Channels, DynamicsParams, PolicyLevers, SimulationParams
+from sim.params import Channels, DynamicsParams, PolicyLevers
 from sim.policy import Baseline, PolicyEvents, scratch
 from sim.state import FUNCTION_RANGES, FUNCTIONS, CitizenState
 
@@ -112,8 +113,8 @@ def step_perceptions(
     listed = state.listed
     # Learning and fading come first: this month's knowledge moves this month's covariates.
     if channels.punitive_knowledge or channels.visible_enforcement:
-        _learn_of_enforcement(state, events, levers, dynamics, channels, informed, listed)
-    knowledge = _knowledge_points(state, dynamics, baseline) if channels.punitive_knowledge else None
+        learn_of_enforcement(state, events, levers, dynamics, channels, informed, listed)
+    knowledge = knowledge_points(state, dynamics, baseline) if channels.punitive_knowledge else None
     if channels.fairness or channels.punitive_knowledge:
         _perceive_fairness(state, events, levers, dynamics, channels.fairness, knowledge)
 
@@ -192,14 +193,20 @@ def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics
     # The scores have not moved since the policy stage: reuse its latents.
     latent = state.best_latent() if events.best_latent is None else events.best_latent
     network = state.network
+    placed = state.group_cache.get("relative_placed")
+    if placed is None or placed[0] is not network:
+        # The t = 0 values and users in place order, read beside the changes (2 B a citizen; ~7 ms a month).
+        start, users = state.baseline["relative_score"], state.sesame_or_tencent
+        placed = state.group_cache["relative_placed"] = (network, start[network.order], users[network.order])
+    _, start, users = placed
     _relative_scores(
         latent,
-        state.initial_latent,
+        state.placed_initial_latent,
         network.order,
         network.offsets,
         dynamics.relative_sensitivity,
-        state.baseline["relative_score"],
-        state.sesame_or_tencent,
+        start,
+        users,
         state.covariates["relative_score"],
     )
 
@@ -207,95 +214,33 @@ def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics
 @numba.njit(cache=True)
 def _relative_scores(
     latent: np.ndarray,
-    initial_latent: np.ndarray,
+    placed_initial_latent: np.ndarray,
     network_order: np.ndarray,
     offsets: np.ndarray,
     sensitivity: float,
-    start: np.ndarray,
-    users: np.ndarray,
+    placed_start: np.ndarray,
+    placed_users: np.ndarray,
     relative_score: np.ndarray,
 ) -> None:
     """Users' relative score: t = 0 value + sensitivity × (own change − ties' mean change), clipped to 1–5.
 
-    Compiled, with the changes read in the network's place order (``sim.network.place_means``):
-    no n-long arrays of changes and means in citizen order (~37 → ~23 ms a month at a million
-    citizens; the random reads and writes between the two orders take most of what is left).
-    Others keep their t = 0 value, which this channel is the only one to write.
+    Compiled, with the changes read in the network's place order (``sim.network.place_means``),
+    and ``placed_*`` in that order too: no n-long arrays of changes and means in citizen order,
+    and one random read and one random write a citizen (~37 → ~14 ms a month at a million
+    citizens). Others keep their t = 0 value, which this channel is the only one to write.
     """
     n = network_order.size
     placed = np.empty(n)
     for place in range(n):
-        citizen = network_order[place]
-        placed[place] = latent[citizen] - initial_latent[citizen]
+        placed[place] = latent[network_order[place]] - placed_initial_latent[place]
     means = np.empty(n)
     place_means(placed, offsets, means)
     # A pass of its own: the random writes, mixed into the means' loop, stall it.
     for place in range(n):
-        citizen = network_order[place]
-        if users[citizen]:
+        if placed_users[place]:
             # The t = 0 value in float64 whatever its stored dtype (sim.state.compact_copy: exact).
-            moved = np.float64(start[citizen]) + (placed[place] - means[place]) * sensitivity
-            # np.clip's result, NaN included.
-            if moved < 1.0:
-                moved = 1.0
-            elif moved > 5.0:
-                moved = 5.0
-            relative_score[citizen] = moved
-
-
-def _learn_of_enforcement(
-    state: CitizenState,
-    events: PolicyEvents,
-    levers: PolicyLevers,
-    dynamics: DynamicsParams,
-    channels: Channels,
-    informed: Mapping[str, np.ndarray],
-    listed: np.ndarray,
-) -> None:
-    """Knowledge of punitive uses and the memory of deserved punishment seen: fading, then learning.
-
-    Each source teaches independently: a citizen's chance of not learning this
-    month is the product of not learning from each. Public naming reaches
-    ``naming_audience`` random residents per name, so a resident sees
-    Poisson(audience × names / residents) of them.
-    """
-    residents = max(int(np.count_nonzero(state.resident)), 1)
-    named = levers.sanction_breadth >= 3
-    newly_listed = np.flatnonzero(events.newly_listed)
-    deserved = newly_listed[~events.newly_wrongly_listed[newly_listed]]
-    kinds = []
-    if channels.punitive_knowledge:
-        media = dynamics.media_learning * levers.media_punitive_share
-        kinds.append((state.punitive_knowledge, dynamics.knowledge_decay, media, newly_listed, "repression_info"))
-    if channels.visible_enforcement:
-        kinds.append((state.enforcement_seen, dynamics.enforcement_decay, 0.0, deserved, "social_order_frame"))
-    for level, decay, media, sources, kind in kinds:
-        # The complement, 1 − level, is what each source multiplies: one array, updated in place.
-        unlearnt = np.multiply(level, 1 - decay, out=level)
-        np.subtract(1, unlearnt, out=unlearnt)
-        if media:
-            unlearnt *= 1 - media
-        if named and sources.size and levers.naming_audience > 0:
-            unlearnt[state.resident] *= np.exp(-levers.naming_audience * sources.size / residents)
-        if sources.size and dynamics.tie_learning > 0:
-            naming, counts = tie_counts(state.network, sources)
-            unlearnt[naming] *= (1 - dynamics.tie_learning) ** counts
-        np.subtract(1, unlearnt, out=level)
-        if kind == "repression_info":
-            # The sanctioned know.
-            level[listed] = 1
-        level[informed.get(kind, _NOBODY)] = 1
-
-
-_NOBODY = np.empty(0, dtype=np.int64)
-
-
-def _knowledge_points(state: CitizenState, dynamics: DynamicsParams, baseline: Baseline) -> np.ndarray:
-    """Points knowledge of punitive uses adds to perceived functions and fairness (≤ 0 above its t = 0 level)."""
-    # The t = 0 levels gathered into the result's own array: no 8 MB temporary.
-    points = np.take(baseline.knowledge_start, baseline.information_class, out=np.empty(state.n))
-    np.subtract(state.punitive_knowledge, points, out=points)
-    return np.multiply(points, -dynamics.knowledge_drop, out=points)
+            moved = np.float64(placed_start[place]) + (placed[place] - means[place]) * sensitivity
+            relative_score[network_order[place]] = _clipped(moved, 1.0, 5.0)
 
 
 def _perceive_functions(
@@ -311,67 +256,79 @@ def _perceive_functions(
 
     The information points are knowledge's plus enforcement's, added to the shift in that order.
     """
-    shift = state.function_shift
-    # The target, then the enforcement points, go through the policy stage's scratch array (no 8 MB array each).
-    work = scratch(state)
-    if channels.sanction_functions or channels.media_functions:
-        framing = dynamics.framing_sensitivity * levers.media_framing if channels.media_functions else 0.0
-        target = work
-        target.fill(framing)
-        if channels.sanction_functions:
-            np.subtract(target, dynamics.sanction_function_drop, out=target, where=listed)
-        np.subtract(target, shift, out=target)
-        np.multiply(target, dynamics.functions_drift, out=target)
-        np.add(shift, target, out=shift)
-    offset = knowledge
-    if channels.visible_enforcement:
-        enforcement = np.take(baseline.enforcement_start, baseline.information_class, out=work)
-        np.subtract(state.enforcement_seen, enforcement, out=enforcement)
-        np.multiply(enforcement, dynamics.enforcement_gain, out=enforcement)
-        # Interview 5's route is a bystander's: seeing others punished builds no trust in the punished.
-        enforcement[listed] = 0.0
-        offset = enforcement if offset is None else np.add(offset, enforcement, out=offset)
-    moved = shift if offset is None else np.add(shift, offset, out=offset)
-    for name in FUNCTIONS:
-        low, high = FUNCTION_RANGES[name]
-        np.add(state.baseline[name], moved, out=state.covariates[name], dtype=np.float64)
-        np.clip(state.covariates[name], low, high, out=state.covariates[name])
+    framing = dynamics.framing_sensitivity * levers.media_framing if channels.media_functions else 0.0
+    drop = dynamics.sanction_function_drop if channels.sanction_functions else 0.0
+    no_points = state.function_shift[:0]
+    (first, second, third), (low, high) = FUNCTIONS, np.array([FUNCTION_RANGES[name] for name in FUNCTIONS]).T
+    _move_functions(
+        state.function_shift,
+        listed,
+        channels.sanction_functions or channels.media_functions,
+        framing,
+        drop,
+        dynamics.functions_drift,
+        no_points if knowledge is None else knowledge,
+        state.enforcement_seen if channels.visible_enforcement else no_points,
+        baseline.enforcement_start,
+        baseline.information_class,
+        dynamics.enforcement_gain,
+        (state.baseline[first], state.baseline[second], state.baseline[third]),
+        (state.covariates[first], state.covariates[second], state.covariates[third]),
+        low.astype(np.float64),
+        high.astype(np.float64),
+    )
 
 
-def information_start(
-    state: CitizenState, params: SimulationParams, conduct: np.ndarray, wrongful: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stationary t = 0 knowledge of punitive uses and memory of enforcement seen, by information class
-    (``sim.baseline.calibrate_baseline`` stores them in ``Baseline``).
+@numba.njit(cache=True)
+def _move_functions(
+    shift: np.ndarray,
+    listed: np.ndarray,
+    drifts: bool,
+    framing: float,
+    drop: float,
+    drift: float,
+    knowledge: np.ndarray,
+    enforcement_seen: np.ndarray,
+    enforcement_start: np.ndarray,
+    information_class: np.ndarray,
+    gain: float,
+    starts: tuple,
+    functions: tuple,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> None:
+    """Each citizen's shift drifts towards its target (framing, less ``drop`` while listed); the
+    functions are their t = 0 value plus the shift, knowledge's points and enforcement's, clipped.
+    An empty ``knowledge`` (points) or ``enforcement_seen`` is a channel switched off.
 
-    The classes are resident + 2 × listed at t = 0. The listed know; for the
-    others the level is the fixed point of fading and learning
-    (``_learn_of_enforcement``) at the mean monthly chance of learning under the
-    t = 0 levers, a tie being newly listed with the residents' mean inflow
-    (mean field: the chances of one citizen's ties are not tracked).
-
-    Args:
-        state, params: The t = 0 state (lists drawn) and parameters.
-        conduct, wrongful: Each citizen's monthly chance of being listed for conduct and
-            wrongly, if a resident (``sim.baseline.listing_inflows``).
+    Compiled, one pass: the same operations in the same order as NumPy's array by array, with
+    no n-long target or points (~13 → ~3 ms a month at a million citizens).
     """
-    levers, dynamics = params.levers, params.dynamics
-    resident, listed = state.resident, state.listed
-    classes = (resident.astype(np.int8) + 2 * listed.astype(np.int8)).astype(np.int8)
-    unlisted = resident & ~listed
-    new_share = float((conduct + wrongful)[unlisted].sum()) / max(int(resident.sum()), 1)
-    deserved_share = float(conduct[unlisted].sum()) / max(int(resident.sum()), 1)
-    resident_share = float(resident.mean())
-    degree, tie = dynamics.network_degree, dynamics.tie_learning
-    audience = levers.naming_audience if levers.sanction_breadth >= 3 else 0.0
+    knows, sees = knowledge.size > 0, enforcement_seen.size > 0
+    for citizen in range(shift.size):
+        if drifts:
+            target = framing - drop if listed[citizen] else framing
+            shift[citizen] += (target - shift[citizen]) * drift
+        moved = shift[citizen]
+        if knows or sees:
+            if sees:
+                # Interview 5's route is a bystander's: seeing others punished builds no trust in the punished.
+                points = 0.0
+                if not listed[citizen]:
+                    points = (enforcement_seen[citizen] - enforcement_start[information_class[citizen]]) * gain
+                offset = knowledge[citizen] + points if knows else points
+            else:
+                offset = knowledge[citizen]
+            moved = shift[citizen] + offset
+        # The t = 0 values in float64 whatever their stored dtype (sim.state.compact_copy: exact).
+        functions[0][citizen] = _clipped(np.float64(starts[0][citizen]) + moved, low[0], high[0])
+        functions[1][citizen] = _clipped(np.float64(starts[1][citizen]) + moved, low[1], high[1])
+        functions[2][citizen] = _clipped(np.float64(starts[2][citizen]) + moved, low[2], high[2])
 
-    def fixed_points(share: float, media: float, decay: float) -> np.ndarray:
-        from_ties = 1 - (1 - tie * share * resident_share) ** degree
-        # Non-residents (class 0) and residents (class 1), who also see public naming.
-        learn = 1 - (1 - media) * (1 - from_ties) * np.exp(-audience * share * np.array([0.0, 1.0]))
-        return learn / (1 - (1 - decay) * (1 - learn))
 
-    knowledge = fixed_points(new_share, dynamics.media_learning * levers.media_punitive_share, dynamics.knowledge_decay)
-    enforcement = fixed_points(deserved_share, 0.0, dynamics.enforcement_decay)
-    # A listed citizen is a resident: classes 2 and 3 are the listed (who know), whatever their memory of others.
-    return classes, np.concatenate([knowledge, [1.0, 1.0]]), np.concatenate([enforcement, enforcement])
+@numba.njit(cache=True, inline="always")
+def _clipped(value: float, low: float, high: float) -> float:
+    """np.clip's result, NaN included."""
+    # Two selects rather than branches on random data (mispredicted branches cost ~20 ms a month).
+    value = low if value < low else value
+    return high if value > high else value

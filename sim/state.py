@@ -93,7 +93,8 @@ class CitizenState:
     pilot: ScoreState
     # The ties, kept in the group × age order they were drawn in (``sim.network``).
     network: TieNetwork
-    initial_latent: np.ndarray
+    # Each citizen's best latent at t = 0, in the network's place order (``initial_latent`` in citizen order).
+    placed_initial_latent: np.ndarray
     approval_latent: np.ndarray
     months_since_advantage: np.ndarray
     months_since_disadvantage: np.ndarray
@@ -122,6 +123,11 @@ class CitizenState:
     def ties(self) -> np.ndarray:
         """(n, degree) int32, the citizens each citizen names (built on each call, see ``TieNetwork.ties``)."""
         return self.network.ties
+
+    @property
+    def initial_latent(self) -> np.ndarray:
+        """Each citizen's best latent at t = 0 (built on each call from ``placed_initial_latent``)."""
+        return self.placed_initial_latent[self.network.rank]
 
     @property
     def listed(self) -> np.ndarray:
@@ -244,7 +250,7 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         tencent=tencent,
         pilot=pilot,
         network=network,
-        initial_latent=np.zeros(n),
+        placed_initial_latent=np.zeros(n),
         approval_latent=rng.logistic(size=n),
         # Timers in the dtypes sim.baseline sets (int16 months since, int8 list months): saves 10 B a
         # citizen against int32, and np.zeros leaves the pages untouched until they are replaced.
@@ -262,5 +268,6 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         ever_listed=np.zeros(n, dtype=bool),
         benefits_this_month=np.zeros((len(ADVANTAGE_TYPES), n), dtype=bool),
     )
-    state.initial_latent = state.best_latent()
+    # In place order: the relative-score channel reads it beside the ties' changes (saves a random read a citizen).
+    state.placed_initial_latent = np.take(state.best_latent(), network.order)
     return state

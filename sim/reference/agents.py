@@ -307,7 +307,7 @@ class Citizen(mesa.Agent):
             self.covariates["received_info"] = max(self.covariates["received_info"], 1.0)
 
     def learn(self, level: float, decay: float, media: float, named: int, ties_listed: int) -> float:
-        """``sim.perceptions._learn_of_enforcement`` for one state: fade, then learn from each source."""
+        """``sim.information.learn_of_enforcement`` for one state: fade, then learn from each source."""
         model = self.model
         unlearnt = 1 - level * (1 - decay)
         unlearnt = unlearnt * (1 - media)
@@ -318,7 +318,7 @@ class Citizen(mesa.Agent):
         return 1 - unlearnt
 
     def perceive_information(self) -> None:
-        """``sim.perceptions._learn_of_enforcement``: knowledge of punitive uses, memory of enforcement seen."""
+        """``sim.information.learn_of_enforcement``: knowledge of punitive uses, memory of enforcement seen."""
         model, dynamics, channels = self.model, self.model.params.dynamics, self.model.params.channels
         if channels.punitive_knowledge:
             media = dynamics.media_learning * model.levers.media_punitive_share
