@@ -133,7 +133,7 @@ def _group_age_order(draws: np.ndarray, age: np.ndarray, group: np.ndarray) -> n
 PAIRWISE_BLOCK = 128
 
 
-# Inlined into its callers: a call per place, with its array argument counted in and out, costs ~3 ms a month.
+# Inlined into its callers: a call per place, with its array argument counted in and out, costs ~5 ms a month.
 @numba.njit(cache=True, inline="always")
 def pairwise_sum(values: np.ndarray, count: int) -> float:
     """``np.add.reduce(values[:count])`` for count ≤ 128, in NumPy's order of additions.

