@@ -109,7 +109,7 @@ def step_perceptions(
             np.clip(cov["transparency"], 1, 3, out=cov["transparency"])
             state.group_cache["transparency_gain"] = gain
 
-    # Before the knowledge points exist: the ties' mean needs four n-long arrays of its own (saves 8 B a citizen).
+    # Before the knowledge points exist: the ties' mean needs two n-long arrays of its own (saves 8 B a citizen).
     if channels.relative_score:
         _perceive_relative_score(state, events, dynamics)
 
