@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from pydantic import BaseModel
 from scipy.special import ndtr, ndtri
@@ -138,10 +139,20 @@ def step_scores(
     gradient = params.default_gradient
     if params.default_rate > 0:
         intercept = ndtri(params.default_rate) * np.sqrt(1 + gradient**2)
-        defaulted = shock < intercept - gradient * state.level / np.sqrt(1 - params.deviation_share)
+        defaulted = np.empty(state.level.size, dtype=bool)
+        _defaults(shock, state.level, intercept, gradient, np.sqrt(1 - params.deviation_share), defaulted)
     else:
         defaulted = np.zeros(state.level.size, dtype=bool)
     return move_scores(state, params, shock), defaulted
+
+
+@numba.njit(cache=True)
+def _defaults(
+    shock: np.ndarray, level: np.ndarray, intercept: float, gradient: float, level_sd: float, defaulted: np.ndarray
+) -> None:
+    """``defaulted = shock < intercept − gradient · level / level_sd``, compiled: no n-long temporaries."""
+    for citizen in range(shock.size):
+        defaulted[citizen] = shock[citizen] < intercept - gradient * level[citizen] / level_sd
 
 
 def move_scores(state: ScoreState, params: ScoreParams, shock: np.ndarray) -> ScoreState:
@@ -150,8 +161,18 @@ def move_scores(state: ScoreState, params: ScoreParams, shock: np.ndarray) -> Sc
     For a system whose defaults nobody reads: it saves their computation.
     """
     rho, s = params.persistence, np.sqrt(params.deviation_share)
-    deviation = rho * state.deviation + np.sqrt(1 - rho**2) * s * shock
+    deviation = np.empty(state.deviation.shape)
+    _move_deviations(state.deviation, shock, rho, np.sqrt(1 - rho**2) * s, deviation)
     return ScoreState(state.level, deviation, state.band_shares, state.edges)
+
+
+@numba.njit(cache=True)
+def _move_deviations(
+    deviation: np.ndarray, shock: np.ndarray, persistence: float, innovation_sd: float, out: np.ndarray
+) -> None:
+    """``out = persistence · deviation + innovation_sd · shock``, compiled: no n-long temporaries."""
+    for citizen in range(out.size):
+        out[citizen] = persistence * deviation[citizen] + innovation_sd * shock[citizen]
 
 
 # Latents this close to a threshold's are mapped to scores exactly (see ``score_at_least``).
