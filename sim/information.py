@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numba
 import numpy as np
 
 from sim.network import tie_counts
 from sim.params import Channels, DynamicsParams, PolicyLevers, SimulationParams
-from sim.policy import PolicyEvents
+from sim.policy import Baseline, PolicyEvents
 from sim.state import CitizenState
 
 
@@ -67,10 +66,12 @@ def learn_of_enforcement(
 _NOBODY = np.empty(0, dtype=np.int64)
 
 
-@numba.njit(cache=True, inline="always")
-def knowledge_points(level: float, start: float, knowledge_drop: float) -> float:
+def knowledge_points(state: CitizenState, dynamics: DynamicsParams, baseline: Baseline) -> np.ndarray:
     """Points knowledge of punitive uses adds to perceived functions and fairness (≤ 0 above its t = 0 level)."""
-    return (level - start) * -knowledge_drop
+    # The t = 0 levels gathered into the result's own array: no 8 MB temporary.
+    points = np.take(baseline.knowledge_start, baseline.information_class, out=np.empty(state.n))
+    np.subtract(state.punitive_knowledge, points, out=points)
+    return np.multiply(points, -dynamics.knowledge_drop, out=points)
 
 
 def information_start(

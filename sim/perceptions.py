@@ -117,7 +117,7 @@ def step_perceptions(
     # Learning and fading come first: this month's knowledge moves this month's covariates.
     if channels.punitive_knowledge or channels.visible_enforcement:
         learn_of_enforcement(state, events, levers, dynamics, channels, informed, listed)
-    knowledge = _knowledge_inputs(state, dynamics, baseline, channels.punitive_knowledge)
+    knowledge = knowledge_points(state, dynamics, baseline) if channels.punitive_knowledge else None
     if channels.fairness or channels.punitive_knowledge:
         _perceive_fairness(state, events, levers, dynamics, channels.fairness, knowledge)
 
@@ -142,13 +142,6 @@ def step_perceptions(
         _perceive_functions(state, levers, dynamics, channels, baseline, knowledge, listed)
 
 
-def _knowledge_inputs(state: CitizenState, dynamics: DynamicsParams, baseline: Baseline, on: bool) -> tuple:
-    """What the compiled loops need for knowledge's points (``sim.information.knowledge_points``);
-    with the channel off, an empty knowledge array."""
-    level = state.punitive_knowledge if on else state.punitive_knowledge[:0]
-    return level, baseline.knowledge_start, baseline.information_class, dynamics.knowledge_drop
-
-
 @numba.njit(cache=True)
 def _count_months(months: np.ndarray, happened: np.ndarray, recall: int, recalled: np.ndarray, write: bool) -> None:
     """Months since the event (0 if it happened this month) and, if ``write``, whether within ``recall``.
@@ -169,14 +162,14 @@ def _perceive_fairness(
     levers: PolicyLevers,
     dynamics: DynamicsParams,
     fairness_channel: bool,
-    knowledge: tuple,
+    knowledge: np.ndarray | None,
 ) -> None:
-    """Own and ties' wrongful listings lower fairness; losses recover; transparency adds; knowledge costs
-    (``knowledge``: ``_knowledge_inputs``)."""
+    """Own and ties' wrongful listings lower fairness; losses recover; transparency adds; knowledge costs."""
     fairness = state.covariates["fairness"]
     if not fairness_channel:
         # Only knowledge of punitive uses moves it.
-        _fairness(fairness, state.baseline["fairness"], 0.0, fairness[:0], *knowledge)
+        np.add(state.baseline["fairness"], knowledge, out=fairness, dtype=np.float64)
+        np.clip(fairness, 1, 4, out=fairness)
         return
     loss = state.fairness_loss
     loss *= 1 - dynamics.fairness_recovery
@@ -191,36 +184,11 @@ def _perceive_fairness(
         peer[np.searchsorted(hit, naming)] = counts
         loss[hit] += dynamics.fairness_drop_wrongful * wrongful[hit] + dynamics.fairness_drop_peer * peer
     gain = dynamics.fairness_transparency_gain * levers.algorithm_transparency
-    _fairness(fairness, state.baseline["fairness"], gain, loss, *knowledge)
-
-
-@numba.njit(cache=True)
-def _fairness(
-    fairness: np.ndarray,
-    start: np.ndarray,
-    gain: float,
-    loss: np.ndarray,
-    knowledge: np.ndarray,
-    knowledge_start: np.ndarray,
-    information_class: np.ndarray,
-    knowledge_drop: float,
-) -> None:
-    """Fairness: its t = 0 value plus ``gain`` less ``loss`` (an empty ``loss``: the fairness channel is off),
-    plus knowledge's points (an empty ``knowledge``: that channel is off), clipped to 1–4.
-
-    Compiled, one pass: the same operations in NumPy's order, with no n-long knowledge points (8 B a
-    citizen) and no passes for each term (~5 → ~1.5 ms a month at a million citizens).
-    """
-    channel, knows = loss.size > 0, knowledge.size > 0
-    for citizen in range(fairness.size):
-        # The t = 0 value in float64 whatever its stored dtype (sim.state.compact_copy: exact).
-        value = np.float64(start[citizen])
-        if channel:
-            value = (value + gain) - loss[citizen]
-        if knows:
-            level_start = knowledge_start[information_class[citizen]]
-            value = value + knowledge_points(knowledge[citizen], level_start, knowledge_drop)
-        fairness[citizen] = _clipped(value, 1.0, 4.0)
+    np.add(state.baseline["fairness"], gain, out=fairness, dtype=np.float64)
+    np.subtract(fairness, loss, out=fairness)
+    if knowledge is not None:
+        np.add(fairness, knowledge, out=fairness)
+    np.clip(fairness, 1, 4, out=fairness)
 
 
 def _perceive_relative_score(state: CitizenState, events: PolicyEvents, dynamics: DynamicsParams) -> None:
@@ -284,11 +252,10 @@ def _perceive_functions(
     dynamics: DynamicsParams,
     channels: Channels,
     baseline: Baseline,
-    knowledge: tuple,
+    knowledge: np.ndarray | None,
     listed: np.ndarray,
 ) -> None:
-    """Perceived functions: the t = 0 value, plus the drifting shift, plus the information points, clipped
-    (``knowledge``: ``_knowledge_inputs``).
+    """Perceived functions: the t = 0 value, plus the drifting shift, plus the information points, clipped.
 
     The information points are knowledge's plus enforcement's, added to the shift in that order.
     """
@@ -303,9 +270,10 @@ def _perceive_functions(
         framing,
         drop,
         dynamics.functions_drift,
-        *knowledge,
+        no_points if knowledge is None else knowledge,
         state.enforcement_seen if channels.visible_enforcement else no_points,
         baseline.enforcement_start,
+        baseline.information_class,
         dynamics.enforcement_gain,
         (state.baseline[first], state.baseline[second], state.baseline[third]),
         (state.covariates[first], state.covariates[second], state.covariates[third]),
@@ -323,11 +291,9 @@ def _move_functions(
     drop: float,
     drift: float,
     knowledge: np.ndarray,
-    knowledge_start: np.ndarray,
-    information_class: np.ndarray,
-    knowledge_drop: float,
     enforcement_seen: np.ndarray,
     enforcement_start: np.ndarray,
+    information_class: np.ndarray,
     gain: float,
     starts: tuple,
     functions: tuple,
@@ -336,10 +302,10 @@ def _move_functions(
 ) -> None:
     """Each citizen's shift drifts towards its target (framing, less ``drop`` while listed); the
     functions are their t = 0 value plus the shift, knowledge's points and enforcement's, clipped.
-    An empty ``knowledge`` or ``enforcement_seen`` is a channel switched off.
+    An empty ``knowledge`` (points) or ``enforcement_seen`` is a channel switched off.
 
     Compiled, one pass: the same operations in the same order as NumPy's array by array, with
-    no n-long target, knowledge points or enforcement points (~10 → ~4.5 ms a month at a million citizens).
+    no n-long target or enforcement points (~7.5 → ~4.5 ms a month at a million citizens).
     """
     knows, sees = knowledge.size > 0, enforcement_seen.size > 0
     for citizen in range(shift.size):
@@ -348,17 +314,14 @@ def _move_functions(
             shift[citizen] += (target - shift[citizen]) * drift
         moved = shift[citizen]
         if knows or sees:
-            information = information_class[citizen]
-            if knows:
-                known = knowledge_points(knowledge[citizen], knowledge_start[information], knowledge_drop)
             if sees:
                 # Interview 5's route is a bystander's: seeing others punished builds no trust in the punished.
                 points = 0.0
                 if not listed[citizen]:
-                    points = (enforcement_seen[citizen] - enforcement_start[information]) * gain
-                offset = known + points if knows else points
+                    points = (enforcement_seen[citizen] - enforcement_start[information_class[citizen]]) * gain
+                offset = knowledge[citizen] + points if knows else points
             else:
-                offset = known
+                offset = knowledge[citizen]
             moved = shift[citizen] + offset
         # The t = 0 values in float64 whatever their stored dtype (sim.state.compact_copy: exact).
         functions[0][citizen] = _clipped(np.float64(starts[0][citizen]) + moved, low[0], high[0])
