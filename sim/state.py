@@ -170,7 +170,7 @@ def _best_latent(
     for citizen in range(latent.size):
         own = sesame_level[citizen] + sesame_deviation[citizen]
         other = tencent_level[citizen] + tencent_deviation[citizen]
-        # np.maximum(own, other)'s choice, NaN and signed zeros included.
+        # np.maximum(own, other)'s choice, NaN included (a NaN on either side wins).
         if both[citizen] and (own >= other or own != own):
             other = own
         if uses_tencent[citizen] and np.isfinite(other):
