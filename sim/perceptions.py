@@ -102,7 +102,7 @@ def step_perceptions(
 
     if channels.transparency:
         gain = dynamics.transparency_gain * levers.algorithm_transparency
-        # Only this channel writes it, so while the gain stays the values do (saves ~2 ms a month).
+        # Only this channel writes it, so while the gain stays the values do (saves ~1 ms a month).
         if state.group_cache.get("transparency_gain") != gain:
             # In float64 whatever the stored t = 0 dtype (sim.state.compact_copy: exact).
             np.add(base["transparency"], gain, out=cov["transparency"], dtype=np.float64)
