@@ -328,7 +328,7 @@ def _class_scales(
         frequent = _frequent_class(users, had, persistence, 1 - none_of(everyone)(1e-3), rng)
         high, low = _class_targets(name, users, had, frequent, persistence)
         levels = np.zeros(3)
-        # uint8 holds class × 4 + 3, the policy stage's table codes (sim.policy._disadvantages).
+        # One byte a citizen: the classes are 0, 1 and 2.
         classes = np.zeros(state.n, dtype=np.uint8)
         for level, (group, target, which) in enumerate(
             ((frequent, high, "frequent"), (users & ~frequent, low, "other")), start=1

@@ -223,11 +223,7 @@ def _population_values(state: CitizenState, listed: np.ndarray) -> np.ndarray:
     out = [count / n for count in counts]
     users = _user_index(state)
     _, _, mask, moved = _scratch(state)
-    # Row by row into one mask: a flat count_nonzero is a fast count, where the
-    # axis=1 count of a (types × n) AND summed booleans (~3 ms less a month at 1M).
-    received = [
-        np.count_nonzero(np.logical_and(row, state.sesame_or_tencent, out=mask)) for row in state.benefits_this_month
-    ]
+    received = [np.count_nonzero(state.sesame_or_tencent[citizens]) for citizens in state.benefit_receivers]
     out += [count / users.size if users.size else float("nan") for count in received]
     out += [np.count_nonzero(state.aware) / n, np.count_nonzero(state.resident) / n]
     out.append(float(state.covariates["fairness"].mean()))

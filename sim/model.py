@@ -25,7 +25,7 @@ from sim.params import PolicyLevers, SimulationParams
 from sim.perceptions import step_perceptions
 from sim.policy import step_policy
 from sim.schema import validated
-from sim.scores import move_scores, step_scores
+from sim.scores import conduct_shocks, move_scores, step_scores
 from sim.state import MOVABLE_COVARIATES, Population, initial_state
 from sim.treatments import Treatment, assign, fix_subgroups, informed_this_month, record, unique_names
 
@@ -173,7 +173,7 @@ class SCSEngine(mesa.Model):
         self._apply_schedule(month)
         rng = self.step_rng
         clock = perf_counter()
-        shock = rng.standard_normal(state.n)
+        shock = conduct_shocks(rng, state.group_cache.setdefault("shock", np.empty(state.n)))
         state.sesame, defaulted = step_scores(state.sesame, self.params.scores, rng, shock)
         # The same conduct moves the other scores; their defaults were never read.
         state.tencent = move_scores(state.tencent, self.params.scores, shock)

@@ -50,10 +50,11 @@ from collections.abc import Mapping
 import numba
 import numpy as np
 
+from sim.draws import uniforms_below
 from sim.information import knowledge_points, learn_of_enforcement
 from sim.network import place_means, tie_counts
 from sim.params import Channels, DynamicsParams, PolicyLevers
-from sim.policy import Baseline, PolicyEvents, scratch
+from sim.policy import Baseline, PolicyEvents
 from sim.state import FUNCTION_RANGES, FUNCTIONS, CitizenState
 
 # The behavioural assumptions (DynamicsParams) each channel's rule uses.
@@ -122,21 +123,24 @@ def step_perceptions(
         _perceive_fairness(state, events, levers, dynamics, channels.fairness, knowledge)
 
     # Drawn whether or not the channel is on, so that runs differing only in
-    # their channels use the same random numbers (paired contrasts). Both go through
-    # the policy stage's scratch array, in the order they were always drawn: saves two 8 MB arrays.
-    u = scratch(state)
-    rng.random(out=u)
-    learn = state.resident & ~state.aware & (u < baseline.awareness_rate) if channels.awareness else None
-    rng.random(out=u)
+    # their channels use the same random numbers (paired contrasts). Each ceiling is its
+    # rule's rate, so every citizen drawn below it learns (or forgets) if the rule applies.
+    learners = uniforms_below(rng, state.n, baseline.awareness_rate).citizens
+    forgetters = uniforms_below(rng, state.n, dynamics.awareness_forgetting).citizens
     if channels.awareness:
-        sanctioned = listed
-        forget = state.aware & state.resident & ~sanctioned & (u < dynamics.awareness_forgetting)
-        state.aware = (state.aware | learn | sanctioned) & ~forget
+        aware, resident = state.aware, state.resident
+        learners = learners[resident[learners] & ~aware[learners]]
+        forgetters = forgetters[aware[forgetters] & resident[forgetters] & ~listed[forgetters]]
+        # (aware | learn | sanctioned) & ~forget: the forgetters are unsanctioned and were aware, the learners not.
+        aware = aware | listed
+        aware[learners] = True
+        aware[forgetters] = False
+        state.aware = aware
         # Information campaigns reach the newly covered: residents of localities
         # added after 2018 who learn of their pilot have received information.
         # (At baseline coverage does not expand, so this stays stationary.)
-        newly_informed = learn & ~sanctioned & ~state.initially_resident
-        np.maximum(cov["received_info"], newly_informed, out=cov["received_info"])
+        newly_informed = learners[~listed[learners] & ~state.initially_resident[learners]]
+        cov["received_info"][newly_informed] = 1
 
     if any(getattr(channels, name) for name in FUNCTION_CHANNELS):
         _perceive_functions(state, levers, dynamics, channels, baseline, knowledge, listed)

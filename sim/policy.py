@@ -1,7 +1,8 @@
 """Policy stage: commercial benefits and disadvantages, red- and blacklists, sanctions, coverage.
 
-Pure, vectorised functions of (state, levers, dynamics, rng). Monthly base
-rates of the seven benefit types are assumptions; only their ratios matter,
+Pure, vectorised functions of (state, levers, dynamics, rng); the month's benefits
+and disadvantages are drawn in ``sim.experiences``. Monthly base rates of the
+seven benefit types are assumptions; only their ratios matter,
 because their overall level is calibrated (``sim.baseline``) so that, with no
 policy change, the t = 0 shares of Table A2 are held.
 """
@@ -14,25 +15,19 @@ import numba
 import numpy as np
 from scipy.special import ndtri
 
+from sim.draws import Buffers, uniforms_below
+from sim.experiences import (
+    CREDIT_RESTRICTION_ROWS,
+    LOW_SCORE_DISADVANTAGE_BOOST,
+    TRAVEL_BAN_ROWS,
+    meet_disadvantages,
+    place_rates,
+    receive_benefits,
+)
 from sim.params import ADVANTAGE_TYPES, DynamicsParams, PolicyLevers
 from sim.scores import SESAME_EDGES, score_at_least, to_score
 from sim.state import CitizenState
 
-# Relative monthly frequency of each benefit type among eligible users
-# (assumption: everyday benefits such as deposit-free rentals and credit are
-# used far more often than visas or dating). Only the ratios matter: the level
-# is calibrated.
-BENEFIT_FREQUENCY = {
-    "credit": 1.0, "loan_rate": 0.4, "savings_rate": 0.4, "visa": 0.05,
-    "deposit_free": 1.0, "checkin": 0.3, "dating": 0.05,
-}  # fmt: skip
-# Benefits a sanction blocks: credit restrictions block credit products, travel
-# bans block fast-tracked check-ins and visas (the blacklist sanctions in Section 2.1).
-BLOCKED_BY_TRAVEL_BAN = ("checkin", "visa")
-BLOCKED_BY_CREDIT_RESTRICTION = ("credit", "loan_rate")
-TRAVEL_BAN_ROWS = [ADVANTAGE_TYPES.index(name) for name in BLOCKED_BY_TRAVEL_BAN]
-CREDIT_RESTRICTION_ROWS = [ADVANTAGE_TYPES.index(name) for name in BLOCKED_BY_CREDIT_RESTRICTION]
-LOW_SCORE_DISADVANTAGE_BOOST = 3.0  # assumption: low scorers meet disadvantages 4× as often
 REDLIST_MONTHS = 12  # assumption
 TOP_SCORE_QUANTILE = 0.9  # redlists reward the top decile of pilot scores
 # Score latents are standard normal in every month (sim.scores), so the top
@@ -130,18 +125,6 @@ def latent_eligibility(state: CitizenState, levers: PolicyLevers, latent: np.nda
     return eligible
 
 
-def place_rates(levers: PolicyLevers) -> np.ndarray:
-    """Availability × frequency × generosity of each benefit type (types × [rural, urban])."""
-    # Multiplied in the order eligibility × availability × frequency × generosity always was.
-    return np.array(
-        [
-            [getattr(levers, f"{place}_{name}") * BENEFIT_FREQUENCY[name] * levers.benefit_generosity
-             for place in ("rural", "urban")]
-            for name in ADVANTAGE_TYPES
-        ]
-    )  # fmt: skip
-
-
 def _place_weights(state: CitizenState, levers: PolicyLevers) -> np.ndarray:
     """``place_rates`` where each citizen lives (types × citizens)."""
     # Not cached: neither the monthly stages nor the calibration read it any more
@@ -188,7 +171,6 @@ class PolicyEvents:
     newly_wrongly_listed: np.ndarray
     advantage: np.ndarray
     disadvantage: np.ndarray
-    benefits: dict[str, np.ndarray]
     best_latent: np.ndarray | None = None  # this month's ``state.best_latent()``, if computed
 
 
@@ -200,63 +182,75 @@ def step_policy(
     defaulted: np.ndarray,
     rng: np.random.Generator,
 ) -> PolicyEvents:
-    """One month of benefits, disadvantages, listings, sanctions and coverage (updates ``state``)."""
+    """One month of benefits, disadvantages, listings, sanctions and coverage (updates ``state``).
+
+    Each rule draws only the uniforms below its ceiling (``sim.draws``), in a fixed order:
+    listing, redlist, the benefit types in ``ADVANTAGE_TYPES`` order, disadvantage.
+    """
     if levers.pilot_coverage is not None:
         state.resident = state.pilot_order < levers.pilot_coverage
-    # Every uniform of the month goes through one scratch array: the same numbers
-    # as allocating each, without faulting in 8 MB of fresh pages per draw.
-    u = scratch(state)
-    # Lists: ageing, delisting, new listings (conduct-triggered and wrongful).
     n = state.n
     newly_listed, wrongful, listed = np.empty(n, bool), np.empty(n, bool), np.empty(n, bool)
-    _update_lists(
-        state.listed_months_left,
-        state.wrongly_listed,
-        state.ever_listed,
-        state.sanctions,
-        state.resident,
-        defaulted,
-        rng.random(out=u),
-        levers.blacklist_rate,
-        levers.false_positive_rate,
-        levers.delisting_months,
-        levers.sanction_breadth,
-        newly_listed,
-        wrongful,
-        listed,
-    )
-    # Redlists reward the top decile of pilot scores.
+    _age_lists(state.listed_months_left, state.wrongly_listed, state.sanctions, levers.sanction_breadth, listed)
+    newly_listed.fill(False)
+    wrongful.fill(False)
+    buffers = state.group_cache.setdefault("draw_buffers", Buffers())
+    listing = uniforms_below(rng, n, max(levers.blacklist_rate, levers.false_positive_rate), buffers=buffers)
+    _list_drawn(
+        listing.citizens, listing.draws, state.listed_months_left, state.wrongly_listed, state.ever_listed,
+        state.sanctions, state.resident, defaulted, levers.blacklist_rate, levers.false_positive_rate,
+        levers.delisting_months, levers.sanction_breadth, newly_listed, wrongful, listed,
+    )  # fmt: skip
+    # Redlists reward the top decile of pilot scores; a blacklisting ends one.
+    redlisted = state.redlisted_months_left
+    np.maximum(redlisted - 1, 0, out=redlisted)
+    redlisted[listed] = 0
+    joins = uniforms_below(rng, n, levers.redlist_rate, buffers=buffers).citizens
     pilot = state.pilot
-    _update_redlists(
-        state.redlisted_months_left,
-        state.resident,
-        listed,
-        pilot.level,
-        pilot.deviation,
-        TOP_SCORE_LATENT,
-        rng.random(out=u),
-        levers.redlist_rate,
-        REDLIST_MONTHS,
-    )
+    joins = joins[
+        state.resident[joins] & ~listed[joins] & (redlisted[joins] == 0)
+        & (pilot.level[joins] + pilot.deviation[joins] >= TOP_SCORE_LATENT)
+    ]  # fmt: skip
+    redlisted[joins] = REDLIST_MONTHS
     # Commercial benefits by type, and any advantage (including a redlist reward).
     latent = state.best_latent()
-    received = _benefits(state, levers, baseline, latent, rng, u)
-    advantage = received.any(axis=0) | (state.redlisted_months_left > 0)
-    disadvantage = _disadvantages(state, levers, baseline, latent, listed, rng, u)
-    state.benefits_this_month = received
-    benefits = dict(zip(ADVANTAGE_TYPES, received, strict=True))
-    return PolicyEvents(newly_listed, wrongful, advantage, disadvantage, benefits, latent)
+    advantage = redlisted > 0
+    state.benefit_receivers = receive_benefits(state, levers, baseline, latent, listed, rng, advantage)
+    disadvantage = meet_disadvantages(state, levers, baseline, latent, listed, rng)
+    return PolicyEvents(newly_listed, wrongful, advantage, disadvantage, latent)
 
 
 @numba.njit(cache=True)
-def _update_lists(
+def _age_lists(
+    months_left: np.ndarray,
+    wrongly_listed: np.ndarray,
+    sanctions: np.ndarray,
+    sanction_breadth: int,
+    listed: np.ndarray,
+) -> None:
+    """Blacklistings age and lapse, in place; the still listed carry ``sanction_breadth`` sanctions.
+
+    Compiled, one pass instead of about eight.
+    """
+    for citizen in range(months_left.size):
+        left = max(months_left[citizen] - 1, 0)
+        months_left[citizen] = left
+        still = left > 0
+        listed[citizen] = still
+        wrongly_listed[citizen] &= still
+        sanctions[citizen] = sanction_breadth * still
+
+
+@numba.njit(cache=True)
+def _list_drawn(
+    citizens: np.ndarray,
+    draws: np.ndarray,
     months_left: np.ndarray,
     wrongly_listed: np.ndarray,
     ever_listed: np.ndarray,
     sanctions: np.ndarray,
     resident: np.ndarray,
     defaulted: np.ndarray,
-    draws: np.ndarray,
     blacklist_rate: float,
     false_positive_rate: float,
     delisting_months: int,
@@ -265,136 +259,20 @@ def _update_lists(
     newly_wrongly_listed: np.ndarray,
     listed: np.ndarray,
 ) -> None:
-    """A month of the blacklists, in place: listings age and lapse; an unlisted resident is listed if
-    their draw falls below the blacklist rate after a default, or below the false-positive rate
-    otherwise; the listed carry ``sanction_breadth`` sanctions.
-
-    Compiled, one pass instead of about fifteen (with the redlists, ~4.2 → ~1.3 ms a month at a million
-    citizens).
-    """
-    # & and | rather than and and or throughout: no branches on random data.
-    for citizen in range(months_left.size):
-        left = max(months_left[citizen] - 1, 0)
-        was_listed = left > 0
-        eligible = resident[citizen] & (not was_listed)
+    """New blacklistings among the citizens whose draw fell below the larger rate: an unlisted resident
+    is listed if their draw falls below the blacklist rate after a default, or below the
+    false-positive rate otherwise."""
+    for hit in range(citizens.size):
+        citizen = citizens[hit]
+        eligible = resident[citizen] and not listed[citizen]
         default = defaulted[citizen]
-        conduct = eligible & default & (draws[citizen] < blacklist_rate)
-        wrongful = eligible & (not default) & (draws[citizen] < false_positive_rate)
-        new = conduct | wrongful
-        # delisting_months >= 1: the newly listed are listed.
-        months_left[citizen] = delisting_months if new else left
-        wrongly_listed[citizen] = (wrongly_listed[citizen] & was_listed) | wrongful
-        ever_listed[citizen] = ever_listed[citizen] | new
-        now_listed = was_listed | new
-        listed[citizen] = now_listed
-        sanctions[citizen] = sanction_breadth * now_listed
-        newly_listed[citizen] = new
-        newly_wrongly_listed[citizen] = wrongful
-
-
-@numba.njit(cache=True)
-def _update_redlists(
-    months_left: np.ndarray,
-    resident: np.ndarray,
-    listed: np.ndarray,
-    pilot_level: np.ndarray,
-    pilot_deviation: np.ndarray,
-    top_latent: float,
-    draws: np.ndarray,
-    redlist_rate: float,
-    redlist_months: int,
-) -> None:
-    """A month of the redlists, in place: listings age; an unlisted resident in the top decile of
-    pilot scores and off the redlist joins it if their draw falls below the rate; a blacklisting ends it.
-
-    Compiled, one pass instead of about ten (timed with ``_update_lists``).
-    """
-    for citizen in range(months_left.size):
-        left = max(months_left[citizen] - 1, 0)
-        top = pilot_level[citizen] + pilot_deviation[citizen] >= top_latent
-        joins = resident[citizen] & top & (not listed[citizen]) & (left == 0) & (draws[citizen] < redlist_rate)
-        left = redlist_months if joins else left
-        months_left[citizen] = 0 if listed[citizen] else left
-
-
-def scratch(state: CitizenState) -> np.ndarray:
-    """A float array of n values that any stage may overwrite (kept between months)."""
-    scratch = state.group_cache.get("scratch")
-    if scratch is None or scratch.size != state.n:
-        scratch = state.group_cache["scratch"] = np.empty(state.n)
-    return scratch
-
-
-def _benefits(
-    state: CitizenState,
-    levers: PolicyLevers,
-    baseline: Baseline,
-    latent: np.ndarray,
-    rng: np.random.Generator,
-    u: np.ndarray,
-) -> np.ndarray:
-    """Who receives each benefit type (types × citizens): eligible and the type's draw below its chance.
-
-    The same draws as one (types × n) array, drawn a row at a time: saves the 56 MB
-    array of draws and the 56 MB of chances (``min(scale × place weight, 1)``),
-    which take one value per scale class and place (a row's chances are looked up).
-    """
-    values, classes = baseline.advantage_levels, baseline.advantage_class
-    codes = state.group_cache.get("benefit_codes")
-    if codes is None or codes[0] is not classes:
-        # In the classes' compact dtype (saves 7 B a citizen against intp); np.take reads any integer.
-        codes = (classes, classes * 2 + (state.covariates["urban"] == 1).astype(classes.dtype))
-        state.group_cache["benefit_codes"] = codes
-    # Chances of each type for each (scale class, rural/urban), computed as scale × place weight always was.
-    chances = (
-        np.minimum(values[:, None, None] * place_rates(levers)[None], 1.0)
-        .transpose(1, 0, 2)
-        .reshape(len(ADVANTAGE_TYPES), -1)
-    )
-    received = latent_eligibility(state, levers, latent)
-    for eligible, table in zip(received, chances, strict=True):
-        _keep_drawn(eligible, rng.random(out=u), table, codes[1])
-    return received
-
-
-@numba.njit(cache=True)
-def _keep_drawn(eligible: np.ndarray, draws: np.ndarray, chances: np.ndarray, codes: np.ndarray) -> None:
-    """``eligible &= draws < chances[codes]``, compiled: no n-long array of chances (~1.5 ms a type a month)."""
-    for citizen in range(eligible.size):
-        # Without a branch: which citizens are eligible and drew low is random (mispredicted branches).
-        eligible[citizen] &= draws[citizen] < chances[codes[citizen]]
-
-
-def _disadvantages(
-    state: CitizenState,
-    levers: PolicyLevers,
-    baseline: Baseline,
-    latent: np.ndarray,
-    listed: np.ndarray,
-    rng: np.random.Generator,
-    u: np.ndarray,
-) -> np.ndarray:
-    """Who meets a disadvantage: ``u < disadvantage_hazard`` without a score or a hazard per citizen."""
-    values, classes = baseline.disadvantage_levels, baseline.disadvantage_class
-    codes = state.group_cache.get("disadvantage_codes")
-    if codes is None or codes[0] is not classes:
-        codes = (classes, (classes * 2 + state.sesame_or_tencent.astype(classes.dtype)) * 2)  # compact, as above
-        state.group_cache["disadvantage_codes"] = codes
-    low, user = np.array([False, True]), np.array([False, True])
-    # disadvantage_weight's product, in its order, for each (user, low score).
-    weight = (1 + LOW_SCORE_DISADVANTAGE_BOOST * low[None, :]) * levers.disadvantage_intensity * user[:, None]
-    table = np.minimum(values[:, None, None] * weight[None], 1.0).ravel()
-    below = score_at_least(latent, levers.disadvantage_threshold, state.sesame.band_shares, SESAME_EDGES, below=True)
-    met = np.empty(state.n, dtype=bool)
-    _meet_disadvantages(rng.random(out=u), table, codes[1], below, listed, met)
-    return met
-
-
-@numba.njit(cache=True)
-def _meet_disadvantages(
-    draws: np.ndarray, chances: np.ndarray, codes: np.ndarray, below: np.ndarray, listed: np.ndarray, met: np.ndarray
-) -> None:
-    """``met = (draws < chances[codes + below]) | listed``, compiled: no n-long array of chances."""
-    for citizen in range(met.size):
-        # The listed have hazard 1, and every uniform lies below 1.
-        met[citizen] = (draws[citizen] < chances[codes[citizen] + below[citizen]]) | listed[citizen]
+        wrongful = eligible and not default and draws[hit] < false_positive_rate
+        if (eligible and default and draws[hit] < blacklist_rate) or wrongful:
+            # delisting_months >= 1: the newly listed are listed.
+            months_left[citizen] = delisting_months
+            wrongly_listed[citizen] = wrongful
+            ever_listed[citizen] = True
+            listed[citizen] = True
+            sanctions[citizen] = sanction_breadth
+            newly_listed[citizen] = True
+            newly_wrongly_listed[citizen] = wrongful

@@ -110,14 +110,23 @@ class CitizenState:
     enforcement_seen: np.ndarray
     # Listed at any time since t = 0 (the forecast's never-sanctioned citizens are the others).
     ever_listed: np.ndarray
-    # Who received each benefit type this month: (benefit types × citizens), rows in the order of ADVANTAGE_TYPES.
-    benefits_this_month: np.ndarray = field(default_factory=lambda: np.zeros((len(ADVANTAGE_TYPES), 0), dtype=bool))
+    # Who received each benefit type this month: one array of citizens per type, in the order of ADVANTAGE_TYPES
+    # (a receiver is one citizen in about four a month: their indices, not a types × citizens mask).
+    benefit_receivers: tuple[np.ndarray, ...] = tuple(np.empty(0, dtype=np.int64) for _ in ADVANTAGE_TYPES)
     # Values derived from attributes that never change (or change only with the levers), kept between months.
     group_cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return len(self.approval_latent)
+
+    @property
+    def benefits_this_month(self) -> np.ndarray:
+        """Who received each benefit type this month (types × citizens), built from ``benefit_receivers``."""
+        received = np.zeros((len(ADVANTAGE_TYPES), self.n), dtype=bool)
+        for row, citizens in zip(received, self.benefit_receivers, strict=True):
+            row[citizens] = True
+        return received
 
     @property
     def ties(self) -> np.ndarray:
@@ -266,7 +275,6 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         punitive_knowledge=np.zeros(n),
         enforcement_seen=np.zeros(n),
         ever_listed=np.zeros(n, dtype=bool),
-        benefits_this_month=np.zeros((len(ADVANTAGE_TYPES), n), dtype=bool),
     )
     # In place order: the relative-score channel reads it beside the ties' changes (saves a random read a citizen).
     state.placed_initial_latent = np.take(state.best_latent(), network.order)

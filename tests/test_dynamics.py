@@ -143,7 +143,6 @@ def test_sanctions_never_raise_approval(population, approval_model):
             newly_wrongly_listed=np.zeros(state.n, bool),
             advantage=np.zeros(state.n, bool),
             disadvantage=state.listed.copy(),
-            benefits={},
         )
         for _ in range(6):
             step_perceptions(

@@ -28,16 +28,15 @@ import mesa
 import numpy as np
 from scipy.special import ndtr
 
-from sim.params import ADVANTAGE_TYPES
-from sim.perceptions import FUNCTION_CHANNELS
-from sim.policy import (
+from sim.experiences import (
     BENEFIT_FREQUENCY,
     BLOCKED_BY_CREDIT_RESTRICTION,
     BLOCKED_BY_TRAVEL_BAN,
     LOW_SCORE_DISADVANTAGE_BOOST,
-    REDLIST_MONTHS,
-    TOP_SCORE_LATENT,
 )
+from sim.params import ADVANTAGE_TYPES
+from sim.perceptions import FUNCTION_CHANNELS
+from sim.policy import REDLIST_MONTHS, TOP_SCORE_LATENT
 from sim.state import FUNCTION_RANGES, FUNCTIONS
 
 
@@ -210,7 +209,7 @@ class Citizen(mesa.Agent):
         return not (benefit in BLOCKED_BY_CREDIT_RESTRICTION and self.listed and self.sanctions >= 2)
 
     def benefit_chance(self, benefit: str) -> float:
-        """``sim.policy._benefit_chances`` for one type: min(scale × availability × frequency × generosity, 1)."""
+        """``sim.experiences.benefit_chances`` for one type: min(scale × availability × frequency × generosity, 1)."""
         levers = self.model.levers
         place = "urban" if self.urban else "rural"
         weight = getattr(levers, f"{place}_{benefit}") * BENEFIT_FREQUENCY[benefit] * levers.benefit_generosity

@@ -23,9 +23,17 @@ import numpy as np
 from scipy.special import ndtri
 
 from sim.approval import TERMS, ApprovalModel
+from sim.draws import uniforms_below
+from sim.experiences import (
+    benefit_chances,
+    benefit_groups,
+    disadvantage_ceilings,
+    disadvantage_chances,
+    disadvantage_groups,
+)
 from sim.metrics import MetricCollector
 from sim.model import Schedule, SCSEngine
-from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
+from sim.params import PolicyLevers, SimulationParams
 from sim.policy import Baseline
 from sim.reference.agents import Citizen
 from sim.schema import validated
@@ -73,6 +81,10 @@ class Snapshot:
     def listed(self) -> np.ndarray:
         return self.listed_months_left > 0
 
+    @property
+    def benefit_receivers(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.flatnonzero(row) for row in self.benefits_this_month)
+
 
 def _child(root: np.random.SeedSequence, index: int) -> np.random.SeedSequence:
     """Child ``index`` of the three the engine spawned from ``root`` (spawning again would give new ones)."""
@@ -112,6 +124,10 @@ class ReferenceModel(mesa.Model):
         self.schedule = engine.schedule
         self.levers = engine.levers
         self.awareness_rate = engine.baseline.awareness_rate
+        # The calibrated rates: the month's largest chances bound its draws (sim.draws).
+        self.rates = engine.baseline
+        self.benefit_groups = benefit_groups(engine.state, engine.baseline)
+        self.disadvantage_groups = disadvantage_groups(engine.state, engine.baseline)
         self._set_up_rules(engine.state, approval_model)
         self.draws: dict[str, list] = {}
         # The month's public notice board (``sim.perceptions``): names published, and those listed for conduct.
@@ -203,19 +219,31 @@ class ReferenceModel(mesa.Model):
         return snapshot, np.array([c.approval for c in citizens], dtype=np.int8)
 
     def monthly_draws(self) -> dict[str, list]:
-        """This month's random numbers: the engine's arrays, in the engine's order, as lists by citizen."""
-        rng, n = self.step_rng, len(self.citizens)
-        names = ("shock", "listing", "redlist", "benefits", "disadvantage", "learn", "forget")
-        arrays = (
-            rng.standard_normal(n),
-            rng.random(n),
-            rng.random(n),
-            rng.random((len(ADVANTAGE_TYPES), n)).T,
-            rng.random(n),
-            rng.random(n),
-            rng.random(n),
-        )
-        return {name: array.tolist() for name, array in zip(names, arrays, strict=True)}
+        """This month's random numbers: the engine's, in the engine's order, as lists by citizen.
+
+        The engine draws only the uniforms below each rule's ceiling (``sim.draws``); each is
+        expanded to one value per citizen, the ceiling standing for every draw at or above it.
+        """
+        rng, n, levers = self.step_rng, len(self.citizens), self.levers
+        shock = rng.standard_normal(n)
+        listing = uniforms_below(rng, n, max(levers.blacklist_rate, levers.false_positive_rate))
+        redlist = uniforms_below(rng, n, levers.redlist_rate)
+        benefits = [
+            uniforms_below(rng, n, table, self.benefit_groups) for table in benefit_chances(levers, self.rates)
+        ]
+        ceilings = disadvantage_ceilings(disadvantage_chances(levers, self.rates))
+        disadvantage = uniforms_below(rng, n, ceilings, self.disadvantage_groups)
+        learn = uniforms_below(rng, n, self.awareness_rate)
+        forget = uniforms_below(rng, n, self.params.dynamics.awareness_forgetting)
+        return {
+            "shock": shock.tolist(),
+            "listing": listing.expanded().tolist(),
+            "redlist": redlist.expanded().tolist(),
+            "benefits": np.array([drawn.expanded() for drawn in benefits]).T.tolist(),
+            "disadvantage": disadvantage.expanded().tolist(),
+            "learn": learn.expanded().tolist(),
+            "forget": forget.expanded().tolist(),
+        }
 
     def _apply_schedule(self, month: int) -> None:
         """``SCSEngine._apply_schedule``: this month's lever changes."""
