@@ -25,6 +25,44 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from sim.params import ADVANTAGE_TYPES
+
+
+@dataclass(frozen=True)
+class Streams:
+    """One generator per monthly rule, each a child of the monthly seed.
+
+    A rule's draws depend only on its own ceilings, so runs that differ in one rule's ceiling (a
+    lever: a harsher blacklist rate, say) still give every other rule the same numbers month
+    after month: paired runs keep their common random numbers, as with full arrays of draws.
+    """
+
+    shock: np.random.Generator
+    listing: np.random.Generator
+    redlist: np.random.Generator
+    benefits: tuple[np.random.Generator, ...]
+    disadvantage: np.random.Generator
+    learn: np.random.Generator
+    forget: np.random.Generator
+
+    @classmethod
+    def spawned(cls, seed: np.random.SeedSequence) -> Streams:
+        """The streams of the children of ``seed`` (as ``seed.spawn`` would give them, without spawning)."""
+        children = [
+            np.random.default_rng(
+                np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, index), pool_size=seed.pool_size)
+            )
+            for index in range(6 + len(ADVANTAGE_TYPES))
+        ]
+        shock, listing, redlist, disadvantage, learn, forget = children[:6]
+        return cls(shock, listing, redlist, tuple(children[6:]), disadvantage, learn, forget)
+
+    @classmethod
+    def single(cls, rng: np.random.Generator) -> Streams:
+        """Every rule drawing from ``rng`` (a stage run on its own, as in tests)."""
+        return cls(rng, rng, rng, (rng,) * len(ADVANTAGE_TYPES), rng, rng, rng)
+
+
 # Above this ceiling every uniform is drawn (a gap costs about 3 ns more than a uniform).
 GAP_CEILING = 0.35
 

@@ -7,8 +7,6 @@ who share a chance, so a benefit's draws are its receivers before eligibility.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numba
 import numpy as np
 
@@ -16,9 +14,6 @@ from sim.draws import Buffers, Groups, uniforms_below
 from sim.params import ADVANTAGE_TYPES, PolicyLevers
 from sim.scores import SESAME_EDGES, THRESHOLD_MARGIN, score_at_least, threshold_latent, to_score
 from sim.state import CitizenState
-
-if TYPE_CHECKING:
-    from sim.policy import Baseline
 
 # Relative monthly frequency of each benefit type among eligible users
 # (assumption: everyday benefits such as deposit-free rentals and credit are
@@ -49,45 +44,43 @@ def place_rates(levers: PolicyLevers) -> np.ndarray:
     )  # fmt: skip
 
 
-def benefit_chances(levers: PolicyLevers, baseline: Baseline) -> np.ndarray:
+def benefit_chances(levers: PolicyLevers, advantage_levels: np.ndarray) -> np.ndarray:
     """Each type's monthly chance for an eligible citizen (types × [scale class, rural/urban] codes).
 
-    ``min(scale × place weight, 1)`` as it always was, one value per scale class and place.
+    ``min(scale × place weight, 1)`` as it always was, one value per scale class
+    (``sim.policy.Baseline.advantage_levels``) and place.
     """
-    values = baseline.advantage_levels
     return (
-        np.minimum(values[:, None, None] * place_rates(levers)[None], 1.0)
+        np.minimum(advantage_levels[:, None, None] * place_rates(levers)[None], 1.0)
         .transpose(1, 0, 2)
         .reshape(len(ADVANTAGE_TYPES), -1)
     )
 
 
-def disadvantage_chances(levers: PolicyLevers, baseline: Baseline) -> np.ndarray:
-    """The monthly chance of a disadvantage off the blacklist per [scale class, user, low score] code."""
+def disadvantage_chances(levers: PolicyLevers, disadvantage_levels: np.ndarray) -> np.ndarray:
+    """The monthly chance of a disadvantage off the blacklist per [scale class, user, low score] code
+    (classes of ``sim.policy.Baseline.disadvantage_levels``)."""
     low, user = np.array([False, True]), np.array([False, True])
     # disadvantage_weight's product, in its order, for each (user, low score).
     weight = (1 + LOW_SCORE_DISADVANTAGE_BOOST * low[None, :]) * levers.disadvantage_intensity * user[:, None]
-    return np.minimum(baseline.disadvantage_levels[:, None, None] * weight[None], 1.0).ravel()
+    return np.minimum(disadvantage_levels[:, None, None] * weight[None], 1.0).ravel()
 
 
-def benefit_groups(state: CitizenState, baseline: Baseline) -> Groups:
+def benefit_groups(state: CitizenState, classes: np.ndarray, class_count: int) -> Groups:
     """Citizens by [scale class, rural/urban] code: each code's chance of a type bounds its draws."""
-    classes = baseline.advantage_class
     cached = state.group_cache.get("benefit_groups")
     if cached is None or cached[0] is not classes:
         codes = classes.astype(np.intp) * 2 + (state.covariates["urban"] == 1)
-        cached = state.group_cache["benefit_groups"] = (classes, Groups.of(codes, 2 * len(baseline.advantage_levels)))
+        cached = state.group_cache["benefit_groups"] = (classes, Groups.of(codes, 2 * class_count))
     return cached[1]
 
 
-def disadvantage_groups(state: CitizenState, baseline: Baseline) -> Groups:
+def disadvantage_groups(state: CitizenState, classes: np.ndarray, class_count: int) -> Groups:
     """Citizens by [scale class, user] code: the chance with a low score bounds each code's draws."""
-    classes = baseline.disadvantage_class
     cached = state.group_cache.get("disadvantage_groups")
     if cached is None or cached[0] is not classes:
         codes = classes.astype(np.intp) * 2 + state.sesame_or_tencent
-        groups = Groups.of(codes, 2 * len(baseline.disadvantage_levels))
-        cached = state.group_cache["disadvantage_groups"] = (classes, groups)
+        cached = state.group_cache["disadvantage_groups"] = (classes, Groups.of(codes, 2 * class_count))
     return cached[1]
 
 
@@ -99,23 +92,28 @@ def disadvantage_ceilings(table: np.ndarray) -> np.ndarray:
 def receive_benefits(
     state: CitizenState,
     levers: PolicyLevers,
-    baseline: Baseline,
+    levels: np.ndarray,
+    classes: np.ndarray,
     latent: np.ndarray,
     listed: np.ndarray,
-    rng: np.random.Generator,
+    streams: tuple[np.random.Generator, ...],
     advantage: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
     """Who receives each benefit type (one array of citizens per type): eligible and the type's draw
     below its chance. Every receiver is marked in ``advantage``.
 
+    ``levels`` and ``classes`` are the calibrated advantage rate scales (``sim.policy.Baseline``);
+    each type draws from its own stream.
+
     A code's chance is its ceiling, so the citizens drawn below it are those whose draw fell
     below their chance; eligibility (``latent_eligibility``) is decided for them only (saves the
     types × citizens comparisons of every latent with every threshold).
     """
-    groups = benefit_groups(state, baseline)
+    groups = benefit_groups(state, classes, levels.size)
     buffers = state.group_cache.setdefault("draw_buffers", Buffers())
     received = []
-    for row, (name, table) in enumerate(zip(ADVANTAGE_TYPES, benefit_chances(levers, baseline), strict=True)):
+    tables = benefit_chances(levers, levels)
+    for row, (name, table, rng) in enumerate(zip(ADVANTAGE_TYPES, tables, streams, strict=True)):
         drawn = uniforms_below(rng, state.n, table, groups, buffers)
         threshold = getattr(levers, f"threshold_{name}")
         cut = threshold_latent(threshold, state.sesame.band_shares, SESAME_EDGES)
@@ -175,18 +173,20 @@ def _receive(
 def meet_disadvantages(
     state: CitizenState,
     levers: PolicyLevers,
-    baseline: Baseline,
+    levels: np.ndarray,
+    classes: np.ndarray,
     latent: np.ndarray,
     listed: np.ndarray,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Who meets a disadvantage: ``u < disadvantage_hazard`` without a score or a hazard per citizen.
+    """Who meets a disadvantage: ``u < disadvantage_hazard`` without a score or a hazard per citizen
+    (``levels`` and ``classes``: the calibrated disadvantage rate scales, ``sim.policy.Baseline``).
 
     The listed meet one for certain; the others' low-score test is made only where the draw
     fell below their code's chance with a low score.
     """
-    groups = disadvantage_groups(state, baseline)
-    table = disadvantage_chances(levers, baseline)
+    groups = disadvantage_groups(state, classes, levels.size)
+    table = disadvantage_chances(levers, levels)
     buffers = state.group_cache.setdefault("draw_buffers", Buffers())
     drawn = uniforms_below(rng, state.n, disadvantage_ceilings(table), groups, buffers)
     citizens = drawn.citizens

@@ -18,6 +18,7 @@ import numpy as np
 
 from sim.approval import ApprovalModel
 from sim.baseline import calibrate_baseline
+from sim.draws import Streams
 from sim.errors import ParameterError
 from sim.metrics import MetricCollector, collect_metrics
 from sim.ordered_logit import categorize
@@ -83,7 +84,8 @@ class SCSEngine(mesa.Model):
         # its own keeps it from drawing from (and shifting) the monthly stream.
         super().__init__(seed=int.from_bytes(mesa_ss.generate_state(4).tobytes(), "little"))
         self.seed_sequence = root
-        self.step_rng = np.random.default_rng(step_ss)
+        # One generator per monthly rule (sim.draws.Streams), all children of the monthly seed.
+        self.streams = Streams.spawned(step_ss)
         self.params = params or SimulationParams()
         self.params.check_status_quo()
         self.horizon = self._validated_horizon(horizon)
@@ -171,20 +173,20 @@ class SCSEngine(mesa.Model):
         state = self.state
         month = self.steps
         self._apply_schedule(month)
-        rng = self.step_rng
+        streams = self.streams
         clock = perf_counter()
-        shock = conduct_shocks(rng, state.group_cache.setdefault("shock", np.empty(state.n)))
-        state.sesame, defaulted = step_scores(state.sesame, self.params.scores, rng, shock)
+        shock = conduct_shocks(streams.shock, state.group_cache.setdefault("shock", np.empty(state.n)))
+        state.sesame, defaulted = step_scores(state.sesame, self.params.scores, streams.shock, shock)
         # The same conduct moves the other scores; their defaults were never read.
         state.tencent = move_scores(state.tencent, self.params.scores, shock)
         state.pilot = move_scores(state.pilot, self.params.scores, shock)
         clock = self._lap("scores", clock)
-        events = step_policy(state, self.levers, self.params.dynamics, self.baseline, defaulted, rng)
+        events = step_policy(state, self.levers, self.params.dynamics, self.baseline, defaulted, streams)
         clock = self._lap("policy", clock)
         fix_subgroups(self.arms, state, month)
         informed = informed_this_month(self.arms, month)
         step_perceptions(
-            state, events, self.levers, self.params.dynamics, self.params.channels, self.baseline, rng, informed
+            state, events, self.levers, self.params.dynamics, self.params.channels, self.baseline, streams, informed
         )
         clock = self._lap("perceptions", clock)
         self.approval = self._approval()

@@ -50,7 +50,7 @@ from collections.abc import Mapping
 import numba
 import numpy as np
 
-from sim.draws import uniforms_below
+from sim.draws import Streams, uniforms_below
 from sim.information import knowledge_points, learn_of_enforcement
 from sim.network import place_means, tie_counts
 from sim.params import Channels, DynamicsParams, PolicyLevers
@@ -84,10 +84,10 @@ def step_perceptions(
     dynamics: DynamicsParams,
     channels: Channels,
     baseline: Baseline,
-    rng: np.random.Generator,
+    streams: Streams,
     informed: Mapping[str, np.ndarray] | None = None,
 ) -> None:
-    """Update ``state.covariates`` in place from this month's events.
+    """Update ``state.covariates`` in place from this month's events (awareness draws from ``streams``).
 
     ``informed`` maps an information treatment's kind (``sim.treatments.KINDS``)
     to the citizens it reaches this month (indices).
@@ -125,8 +125,8 @@ def step_perceptions(
     # Drawn whether or not the channel is on, so that runs differing only in
     # their channels use the same random numbers (paired contrasts). Each ceiling is its
     # rule's rate, so every citizen drawn below it learns (or forgets) if the rule applies.
-    learners = uniforms_below(rng, state.n, baseline.awareness_rate).citizens
-    forgetters = uniforms_below(rng, state.n, dynamics.awareness_forgetting).citizens
+    learners = uniforms_below(streams.learn, state.n, baseline.awareness_rate).citizens
+    forgetters = uniforms_below(streams.forget, state.n, dynamics.awareness_forgetting).citizens
     if channels.awareness:
         aware, resident = state.aware, state.resident
         learners = learners[resident[learners] & ~aware[learners]]

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from scipy.special import ndtri
 
-from sim.draws import Buffers, uniforms_below
+from sim.draws import Buffers, Streams, uniforms_below
 from sim.experiences import (
     CREDIT_RESTRICTION_ROWS,
     LOW_SCORE_DISADVANTAGE_BOOST,
@@ -180,12 +180,11 @@ def step_policy(
     dynamics: DynamicsParams,
     baseline: Baseline,
     defaulted: np.ndarray,
-    rng: np.random.Generator,
+    streams: Streams,
 ) -> PolicyEvents:
     """One month of benefits, disadvantages, listings, sanctions and coverage (updates ``state``).
 
-    Each rule draws only the uniforms below its ceiling (``sim.draws``), in a fixed order:
-    listing, redlist, the benefit types in ``ADVANTAGE_TYPES`` order, disadvantage.
+    Each rule draws from its own stream, and only the uniforms below its ceiling (``sim.draws``).
     """
     if levers.pilot_coverage is not None:
         state.resident = state.pilot_order < levers.pilot_coverage
@@ -195,7 +194,8 @@ def step_policy(
     newly_listed.fill(False)
     wrongful.fill(False)
     buffers = state.group_cache.setdefault("draw_buffers", Buffers())
-    listing = uniforms_below(rng, n, max(levers.blacklist_rate, levers.false_positive_rate), buffers=buffers)
+    ceiling = max(levers.blacklist_rate, levers.false_positive_rate)
+    listing = uniforms_below(streams.listing, n, ceiling, buffers=buffers)
     _list_drawn(
         listing.citizens, listing.draws, state.listed_months_left, state.wrongly_listed, state.ever_listed,
         state.sanctions, state.resident, defaulted, levers.blacklist_rate, levers.false_positive_rate,
@@ -205,7 +205,7 @@ def step_policy(
     redlisted = state.redlisted_months_left
     np.maximum(redlisted - 1, 0, out=redlisted)
     redlisted[listed] = 0
-    joins = uniforms_below(rng, n, levers.redlist_rate, buffers=buffers).citizens
+    joins = uniforms_below(streams.redlist, n, levers.redlist_rate, buffers=buffers).citizens
     pilot = state.pilot
     joins = joins[
         state.resident[joins] & ~listed[joins] & (redlisted[joins] == 0)
@@ -215,8 +215,12 @@ def step_policy(
     # Commercial benefits by type, and any advantage (including a redlist reward).
     latent = state.best_latent()
     advantage = redlisted > 0
-    state.benefit_receivers = receive_benefits(state, levers, baseline, latent, listed, rng, advantage)
-    disadvantage = meet_disadvantages(state, levers, baseline, latent, listed, rng)
+    state.benefit_receivers = receive_benefits(
+        state, levers, baseline.advantage_levels, baseline.advantage_class, latent, listed, streams.benefits, advantage
+    )
+    disadvantage = meet_disadvantages(
+        state, levers, baseline.disadvantage_levels, baseline.disadvantage_class, latent, listed, streams.disadvantage
+    )
     return PolicyEvents(newly_listed, wrongful, advantage, disadvantage, latent)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from calibration.citizens import build_population, engine_approval_model
+from sim.draws import Streams
 from sim.metrics import METRIC_KEYS
 from sim.model import SCSEngine
 from sim.ordered_logit import categorize
@@ -145,9 +146,8 @@ def test_sanctions_never_raise_approval(population, approval_model):
             disadvantage=state.listed.copy(),
         )
         for _ in range(6):
-            step_perceptions(
-                state, events, model.levers, model.params.dynamics, Channels(), model.baseline, np.random.default_rng(1)
-            )
+            streams = Streams.single(np.random.default_rng(1))
+            step_perceptions(state, events, model.levers, model.params.dynamics, Channels(), model.baseline, streams)
         xb = approval_model.linear_predictor(state.covariates)
         approvals.append(categorize(xb, state.approval_latent, approval_model.cuts))
     assert np.all(approvals[1][target] <= approvals[0][target])

@@ -131,8 +131,11 @@ def test_each_channel_moves_approval_in_some_configuration(channel, change):
     moved = METRIC_KEYS.index(f"all|share_moved_{channel}")
     # Alone, so that no other channel writing the same covariates (the perceived functions) moves them.
     alone = Channels(**{**dict.fromkeys(Channels.model_fields, False), channel: True})
-    on = replicate_metrics(with_channels(scenario, alone), 3000, 8, seed)
-    off = replicate_metrics(with_channels(scenario, no_channels()), 3000, 8, seed)
+    # Awareness informs only the newly covered who learn of their pilot (about 0.2% a month): in 8
+    # months 3 to 8 of 3,000 citizens, too few for a change of category to be expected; in 24, 14 to 20.
+    months = 24 if channel == "awareness" else 8
+    on = replicate_metrics(with_channels(scenario, alone), 3000, months, seed)
+    off = replicate_metrics(with_channels(scenario, no_channels()), 3000, months, seed)
     assert on[1:, moved].max() > 0 and off[:, moved].max() == 0
     assert not np.array_equal(on[:, index], off[:, index]), channel
 

@@ -104,7 +104,8 @@ def test_reference_runs_a_small_population_with_defaults(approval_model):
     with ReferenceModel(population, approval_model, seed=2) as reference:
         engine = SCSEngine(population, approval_model, seed=2)
         # Identically seeded: the monthly stream starts where the engine's does.
-        assert reference.step_rng.bit_generator.state == engine.step_rng.bit_generator.state
+        assert reference.streams.shock.bit_generator.state == engine.streams.shock.bit_generator.state
+        assert reference.streams.benefits[-1].bit_generator.state == engine.streams.benefits[-1].bit_generator.state
         assert len(reference.agents) == 300
         history = reference.run(3).metric_history()
         assert history.shape == (4, len(METRIC_KEYS))

@@ -5,12 +5,13 @@ Set-up is shared with the engine on purpose: ``ReferenceModel`` builds an
 lists, calibrated rates, persistent draws) into the agents and drops it. What
 the reference checks is the monthly rules.
 
-Random numbers: the engine draws every month's numbers as full-length arrays
-from ``SCSEngine.step_rng`` in a fixed order (the conduct shock, the listing,
-redlist, benefit and disadvantage uniforms, then learning and forgetting).
-The reference draws the same arrays, in the same order, from a generator
-seeded from the same ``SeedSequence`` child, once per month at model level;
-each citizen reads its own element by its index.
+Random numbers: the engine draws every month's numbers from one stream per
+rule (``SCSEngine.streams``: the conduct shock, the listing, redlist, benefit
+and disadvantage uniforms, learning and forgetting), each uniform only where
+it falls below the rule's ceiling (``sim.draws``). The reference draws the
+same numbers from streams seeded from the same ``SeedSequence`` child, once
+per month at model level, expanded to one value per citizen; each citizen
+reads its own element by its index.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from sim.approval import TERMS, ApprovalModel
-from sim.draws import uniforms_below
+from sim.draws import Streams, uniforms_below
 from sim.experiences import (
     benefit_chances,
     benefit_groups,
@@ -119,15 +120,19 @@ class ReferenceModel(mesa.Model):
         engine = SCSEngine(population, approval_model, params, schedule, seed)
         root = engine.seed_sequence
         super().__init__(seed=int.from_bytes(_child(root, 2).generate_state(4).tobytes(), "little"))
-        self.step_rng = np.random.default_rng(_child(root, 1))
+        self.streams = Streams.spawned(_child(root, 1))
         self.params = engine.params
         self.schedule = engine.schedule
         self.levers = engine.levers
         self.awareness_rate = engine.baseline.awareness_rate
-        # The calibrated rates: the month's largest chances bound its draws (sim.draws).
-        self.rates = engine.baseline
-        self.benefit_groups = benefit_groups(engine.state, engine.baseline)
-        self.disadvantage_groups = disadvantage_groups(engine.state, engine.baseline)
+        # The calibrated rates' class values bound the month's draws, and citizens of a class share a
+        # ceiling (sim.experiences): the draws' structure, not a rule.
+        baseline = engine.baseline
+        self.advantage_levels, self.disadvantage_levels = baseline.advantage_levels, baseline.disadvantage_levels
+        self.benefit_groups = benefit_groups(engine.state, baseline.advantage_class, baseline.advantage_levels.size)
+        self.disadvantage_groups = disadvantage_groups(
+            engine.state, baseline.disadvantage_class, baseline.disadvantage_levels.size
+        )
         self._set_up_rules(engine.state, approval_model)
         self.draws: dict[str, list] = {}
         # The month's public notice board (``sim.perceptions``): names published, and those listed for conduct.
@@ -219,30 +224,28 @@ class ReferenceModel(mesa.Model):
         return snapshot, np.array([c.approval for c in citizens], dtype=np.int8)
 
     def monthly_draws(self) -> dict[str, list]:
-        """This month's random numbers: the engine's, in the engine's order, as lists by citizen.
+        """This month's random numbers: the engine's, from the engine's streams, as lists by citizen.
 
         The engine draws only the uniforms below each rule's ceiling (``sim.draws``); each is
         expanded to one value per citizen, the ceiling standing for every draw at or above it.
         """
-        rng, n, levers = self.step_rng, len(self.citizens), self.levers
-        shock = rng.standard_normal(n)
-        listing = uniforms_below(rng, n, max(levers.blacklist_rate, levers.false_positive_rate))
-        redlist = uniforms_below(rng, n, levers.redlist_rate)
+        streams, n, levers = self.streams, len(self.citizens), self.levers
+        listing = uniforms_below(streams.listing, n, max(levers.blacklist_rate, levers.false_positive_rate))
         benefits = [
-            uniforms_below(rng, n, table, self.benefit_groups) for table in benefit_chances(levers, self.rates)
+            uniforms_below(rng, n, table, self.benefit_groups)
+            for rng, table in zip(streams.benefits, benefit_chances(levers, self.advantage_levels), strict=True)
         ]
-        ceilings = disadvantage_ceilings(disadvantage_chances(levers, self.rates))
-        disadvantage = uniforms_below(rng, n, ceilings, self.disadvantage_groups)
-        learn = uniforms_below(rng, n, self.awareness_rate)
-        forget = uniforms_below(rng, n, self.params.dynamics.awareness_forgetting)
+        ceilings = disadvantage_ceilings(disadvantage_chances(levers, self.disadvantage_levels))
         return {
-            "shock": shock.tolist(),
+            "shock": streams.shock.standard_normal(n).tolist(),
             "listing": listing.expanded().tolist(),
-            "redlist": redlist.expanded().tolist(),
+            "redlist": uniforms_below(streams.redlist, n, levers.redlist_rate).expanded().tolist(),
             "benefits": np.array([drawn.expanded() for drawn in benefits]).T.tolist(),
-            "disadvantage": disadvantage.expanded().tolist(),
-            "learn": learn.expanded().tolist(),
-            "forget": forget.expanded().tolist(),
+            "disadvantage": uniforms_below(streams.disadvantage, n, ceilings, self.disadvantage_groups)
+            .expanded()
+            .tolist(),
+            "learn": uniforms_below(streams.learn, n, self.awareness_rate).expanded().tolist(),
+            "forget": uniforms_below(streams.forget, n, self.params.dynamics.awareness_forgetting).expanded().tolist(),
         }
 
     def _apply_schedule(self, month: int) -> None:
