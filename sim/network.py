@@ -62,6 +62,12 @@ class TieNetwork:
         return (self.offsets + np.arange(self.order.size, dtype=np.int32)).astype(np.int32)
 
 
+def in_place_order(network: TieNetwork) -> TieNetwork:
+    """The same ties for citizens stored in ``network``'s place order (citizen i at place i)."""
+    identity = np.arange(network.order.size, dtype=np.int32)
+    return TieNetwork(identity, identity, network.offsets, network.reach)
+
+
 # Citizens per block of the network's draws: the int64 draws of a block, not of everyone
 # (saves two (n, degree) int64 arrays and their int32 copies, ~190 B a citizen at degree 8).
 DRAW_BLOCK = 1 << 16

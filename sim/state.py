@@ -16,7 +16,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from sim.network import TieNetwork, homophilous_network
+from sim.network import TieNetwork, homophilous_network, in_place_order
 from sim.params import ADVANTAGE_TYPES, SimulationParams
 from sim.scores import SESAME_EDGES, TENCENT_EDGES, ScoreState, initial_scores
 
@@ -93,8 +93,10 @@ class CitizenState:
     pilot: ScoreState
     # The ties, kept in the group × age order they were drawn in (``sim.network``).
     network: TieNetwork
-    # Each citizen's best latent at t = 0, in the network's place order (``initial_latent`` in citizen order).
-    placed_initial_latent: np.ndarray
+    # Each citizen's row in the population it was built from (citizens are kept in the network's order).
+    population_rows: np.ndarray
+    # Each citizen's best latent at t = 0.
+    initial_latent: np.ndarray
     approval_latent: np.ndarray
     months_since_advantage: np.ndarray
     months_since_disadvantage: np.ndarray
@@ -132,11 +134,6 @@ class CitizenState:
     def ties(self) -> np.ndarray:
         """(n, degree) int32, the citizens each citizen names (built on each call, see ``TieNetwork.ties``)."""
         return self.network.ties
-
-    @property
-    def initial_latent(self) -> np.ndarray:
-        """Each citizen's best latent at t = 0 (built on each call from ``placed_initial_latent``)."""
-        return self.placed_initial_latent[self.network.rank]
 
     @property
     def listed(self) -> np.ndarray:
@@ -203,6 +200,20 @@ def compact_copy(values: np.ndarray) -> np.ndarray:
     return compact if np.array_equal(compact, values) else values.copy()
 
 
+def _rows(population: Population, rows: np.ndarray) -> Population:
+    """The population's citizens in the order of ``rows`` (every array taken in that order)."""
+    return Population(
+        covariates={name: np.take(values, rows) for name, values in population.covariates.items()},
+        **{
+            name: np.take(getattr(population, name), rows)
+            for name in ("uses_sesame", "uses_tencent", "uses_other_commercial", "lives_in_pilot_locality",
+                         "gov_pilot_participant", "tencent_score_band")
+        },
+        sesame_band_shares=population.sesame_band_shares,
+        tencent_band_shares=population.tencent_band_shares,
+    )  # fmt: skip
+
+
 def initial_state(population: Population, params: SimulationParams, rng: np.random.Generator) -> CitizenState:
     """Build the t = 0 state (scores placed in reported bands, ties, persistent draws).
 
@@ -210,6 +221,12 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     ``sim.baseline.calibrate_baseline``, which makes the baseline stationary.
     """
     n = population.n
+    cov = population.covariates
+    network = homophilous_network(rng, cov["region"], cov["urban"], cov["age"], params.dynamics.network_degree)
+    # Citizens are kept in the network's order: citizen i holds the population's row ``order[i]``, so a
+    # citizen's ties lie within ``reach`` places of it and the channels that read ties read nearby memory.
+    population_rows, network = network.order, in_place_order(network)
+    population = _rows(population, population_rows)
     baseline = {name: compact_copy(values) for name, values in population.covariates.items()}
     covariates = {}
     for name, values in population.covariates.items():
@@ -243,9 +260,6 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
     base = float(resident.mean())
     order = rng.random(n)
     pilot_order = np.where(resident, order * base, base + order * (1 - base))
-    network = homophilous_network(
-        rng, covariates["region"], covariates["urban"], covariates["age"], params.dynamics.network_degree
-    )
     state = CitizenState(
         covariates=covariates,
         baseline=baseline,
@@ -259,7 +273,8 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         tencent=tencent,
         pilot=pilot,
         network=network,
-        placed_initial_latent=np.zeros(n),
+        population_rows=population_rows,
+        initial_latent=np.zeros(n),
         approval_latent=rng.logistic(size=n),
         # Timers in the dtypes sim.baseline sets (int16 months since, int8 list months): saves 10 B a
         # citizen against int32, and np.zeros leaves the pages untouched until they are replaced.
@@ -276,6 +291,5 @@ def initial_state(population: Population, params: SimulationParams, rng: np.rand
         enforcement_seen=np.zeros(n),
         ever_listed=np.zeros(n, dtype=bool),
     )
-    # In place order: the relative-score channel reads it beside the ties' changes (saves a random read a citizen).
-    state.placed_initial_latent = np.take(state.best_latent(), network.order)
+    state.initial_latent = state.best_latent()
     return state

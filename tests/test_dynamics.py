@@ -95,7 +95,7 @@ def test_covariates_no_channel_moves_stay_at_their_t0_values_and_cannot_be_writt
     assert len(fixed) == 12
     for name in fixed:
         values = model.state.covariates[name]
-        np.testing.assert_array_equal(values, population.covariates[name])
+        np.testing.assert_array_equal(values, population.covariates[name][model.state.population_rows])
         assert values is model.state.baseline[name] and not values.flags.writeable, name
         with pytest.raises(ValueError, match="read-only"):
             values[0] = values[0]
