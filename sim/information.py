@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numba
 import numpy as np
 
 from sim.network import tie_counts
@@ -46,21 +47,39 @@ def learn_of_enforcement(
     if channels.visible_enforcement:
         kinds.append((state.enforcement_seen, dynamics.enforcement_decay, 0.0, deserved, "social_order_frame"))
     for level, decay, media, sources, kind in kinds:
-        # The complement, 1 − level, is what each source multiplies: one array, updated in place.
-        unlearnt = np.multiply(level, 1 - decay, out=level)
-        np.subtract(1, unlearnt, out=unlearnt)
+        # The complement, 1 − level, is what each source multiplies, kept in the level's own array.
+        naming = named and sources.size and levers.naming_audience > 0
+        _unlearnt(level, decay, media, np.exp(-levers.naming_audience * sources.size / residents) if naming else 1.0,
+                  state.resident)  # fmt: skip
+        if sources.size and dynamics.tie_learning > 0:
+            naming_ties, counts = tie_counts(state.network, sources)
+            level[naming_ties] *= (1 - dynamics.tie_learning) ** counts
+        # The sanctioned know of punitive uses.
+        _learnt(level, listed, kind == "repression_info")
+        level[informed.get(kind, _NOBODY)] = 1
+
+
+@numba.njit(cache=True)
+def _unlearnt(level: np.ndarray, decay: float, media: float, naming: float, resident: np.ndarray) -> None:
+    """``level`` becomes what is not learnt: (1 − level × (1 − decay)) × (1 − media), × ``naming`` for residents.
+
+    Compiled, one pass for NumPy's four (with ``_learnt``, ~2.5 → ~1 ms a month at a million citizens).
+    """
+    kept = 1 - decay
+    for citizen in range(level.size):
+        unlearnt = 1 - level[citizen] * kept
         if media:
             unlearnt *= 1 - media
-        if named and sources.size and levers.naming_audience > 0:
-            unlearnt[state.resident] *= np.exp(-levers.naming_audience * sources.size / residents)
-        if sources.size and dynamics.tie_learning > 0:
-            naming, counts = tie_counts(state.network, sources)
-            unlearnt[naming] *= (1 - dynamics.tie_learning) ** counts
-        np.subtract(1, unlearnt, out=level)
-        if kind == "repression_info":
-            # The sanctioned know.
-            level[listed] = 1
-        level[informed.get(kind, _NOBODY)] = 1
+        # The same product as NumPy's masked multiply: residents only, and only when someone is named.
+        level[citizen] = unlearnt * naming if naming != 1.0 and resident[citizen] else unlearnt
+
+
+@numba.njit(cache=True)
+def _learnt(level: np.ndarray, listed: np.ndarray, listed_know: bool) -> None:
+    """``level`` = 1 − what is not learnt; 1 for the listed if ``listed_know``."""
+    for citizen in range(level.size):
+        learnt = 1 - level[citizen]
+        level[citizen] = 1.0 if listed_know and listed[citizen] else learnt
 
 
 _NOBODY = np.empty(0, dtype=np.int64)
@@ -68,10 +87,19 @@ _NOBODY = np.empty(0, dtype=np.int64)
 
 def knowledge_points(state: CitizenState, dynamics: DynamicsParams, baseline: Baseline) -> np.ndarray:
     """Points knowledge of punitive uses adds to perceived functions and fairness (≤ 0 above its t = 0 level)."""
-    # The t = 0 levels gathered into the result's own array: no 8 MB temporary.
-    points = np.take(baseline.knowledge_start, baseline.information_class, out=np.empty(state.n))
-    np.subtract(state.punitive_knowledge, points, out=points)
-    return np.multiply(points, -dynamics.knowledge_drop, out=points)
+    points = np.empty(state.n)
+    _knowledge_points(state.punitive_knowledge, baseline.knowledge_start, baseline.information_class,
+                      -dynamics.knowledge_drop, points)  # fmt: skip
+    return points
+
+
+@numba.njit(cache=True)
+def _knowledge_points(
+    knowledge: np.ndarray, start: np.ndarray, information_class: np.ndarray, scale: float, points: np.ndarray
+) -> None:
+    """``points = (knowledge − start[class]) × scale``, compiled: one pass for NumPy's three."""
+    for citizen in range(points.size):
+        points[citizen] = (knowledge[citizen] - start[information_class[citizen]]) * scale
 
 
 def information_start(
