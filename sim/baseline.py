@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from sim.errors import StatusQuoError
+from sim.experiences import benefit_chances, disadvantage_ceilings, disadvantage_chances
 from sim.information import information_start
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
 from sim.policy import (
@@ -266,6 +267,8 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
         advantage_levels, advantage_class, disadvantage_levels, disadvantage_class, _awareness_rate(state, params),
         *information_start(state, params, *listing_inflows(state, params)),
     )  # fmt: skip
+    baseline.benefit_floor = benefit_chances(levers, advantage_levels)
+    baseline.disadvantage_floor = disadvantage_ceilings(disadvantage_chances(levers, disadvantage_levels))
     state.punitive_knowledge = baseline.knowledge_start[baseline.information_class]
     state.enforcement_seen = baseline.enforcement_start[baseline.information_class]
     combination_weights = _combination_weights(levers)

@@ -32,13 +32,15 @@ from sim.params import ADVANTAGE_TYPES
 class Streams:
     """One generator per monthly rule, each a child of the monthly seed.
 
-    A rule's draws depend only on its own ceilings, so runs that differ in one rule's ceiling (a
-    lever: a harsher blacklist rate, say) still give every other rule the same numbers month
-    after month: paired runs keep their common random numbers, as with full arrays of draws.
+    A rule's draws depend only on its own ceilings, so runs that differ in one rule's ceiling
+    still give every other rule the same numbers month after month: paired runs keep their
+    common random numbers, as with full arrays of draws. Listings draw for whom no lever
+    decides (``listing_draws``), so runs differing in listing levers share those numbers too.
     """
 
     shock: np.random.Generator
     listing: np.random.Generator
+    wrongful: np.random.Generator
     redlist: np.random.Generator
     benefits: tuple[np.random.Generator, ...]
     disadvantage: np.random.Generator
@@ -52,15 +54,43 @@ class Streams:
             np.random.default_rng(
                 np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, index), pool_size=seed.pool_size)
             )
-            for index in range(6 + len(ADVANTAGE_TYPES))
+            for index in range(7 + len(ADVANTAGE_TYPES))
         ]
-        shock, listing, redlist, disadvantage, learn, forget = children[:6]
-        return cls(shock, listing, redlist, tuple(children[6:]), disadvantage, learn, forget)
+        shock, listing, wrongful, redlist, disadvantage, learn, forget = children[:7]
+        return cls(shock, listing, wrongful, redlist, tuple(children[7:]), disadvantage, learn, forget)
 
     @classmethod
     def single(cls, rng: np.random.Generator) -> Streams:
         """Every rule drawing from ``rng`` (a stage run on its own, as in tests)."""
-        return cls(rng, rng, rng, (rng,) * len(ADVANTAGE_TYPES), rng, rng, rng)
+        return cls(rng, rng, rng, rng, (rng,) * len(ADVANTAGE_TYPES), rng, rng, rng)
+
+
+@dataclass(frozen=True)
+class ListingDraws:
+    """The month's black- and redlisting draws, none of them decided by a lever.
+
+    Attributes:
+        conduct: One uniform per citizen who defaulted (in citizen order), for the blacklist rate.
+        wrongful: Everyone's uniforms below the largest false-positive rate the schema allows.
+        redlist: One uniform per citizen in the top decile of pilot scores (in citizen order).
+
+    A harsher rate then lists everyone a milder one lists, and more, in paired runs.
+    """
+
+    conduct: np.ndarray
+    wrongful: SparseUniforms
+    redlist: np.ndarray
+
+
+def listing_draws(
+    streams: Streams, n: int, defaulters: np.ndarray, top_decile: np.ndarray, wrongful_ceiling: float
+) -> ListingDraws:
+    """The month's listing draws for citizens ``defaulters`` and ``top_decile`` (indices) among n."""
+    return ListingDraws(
+        streams.listing.random(defaulters.size),
+        uniforms_below(streams.wrongful, n, wrongful_ceiling),
+        streams.redlist.random(top_decile.size),
+    )
 
 
 # Above this ceiling every uniform is drawn (a gap costs about 3 ns more than a uniform).

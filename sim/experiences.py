@@ -98,23 +98,24 @@ def receive_benefits(
     listed: np.ndarray,
     streams: tuple[np.random.Generator, ...],
     advantage: np.ndarray,
+    floors: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Who receives each benefit type (one array of citizens per type): eligible and the type's draw
     below its chance. Every receiver is marked in ``advantage``.
 
     ``levels`` and ``classes`` are the calibrated advantage rate scales (``sim.policy.Baseline``);
-    each type draws from its own stream.
+    each type draws from its own stream, below its chances or ``floors`` (types × codes), the larger.
 
-    A code's chance is its ceiling, so the citizens drawn below it are those whose draw fell
-    below their chance; eligibility (``latent_eligibility``) is decided for them only (saves the
-    types × citizens comparisons of every latent with every threshold).
+    Eligibility (``latent_eligibility``) is decided only for the citizens whose draw fell below their
+    chance (saves the types × citizens comparisons of every latent with every threshold).
     """
     groups = benefit_groups(state, classes, levels.size)
     buffers = state.group_cache.setdefault("draw_buffers", Buffers())
     received = []
     tables = benefit_chances(levers, levels)
+    ceilings = tables if floors is None else np.maximum(tables, floors)
     for row, (name, table, rng) in enumerate(zip(ADVANTAGE_TYPES, tables, streams, strict=True)):
-        drawn = uniforms_below(rng, state.n, table, groups, buffers)
+        drawn = uniforms_below(rng, state.n, ceilings[row], groups, buffers)
         threshold = getattr(levers, f"threshold_{name}")
         cut = threshold_latent(threshold, state.sesame.band_shares, SESAME_EDGES)
         # No sanction reaches 127 (the int8 sanctions' largest value): an unblocked type.
@@ -178,9 +179,11 @@ def meet_disadvantages(
     latent: np.ndarray,
     listed: np.ndarray,
     rng: np.random.Generator,
+    floor: np.ndarray | None = None,
 ) -> np.ndarray:
     """Who meets a disadvantage: ``u < disadvantage_hazard`` without a score or a hazard per citizen
-    (``levels`` and ``classes``: the calibrated disadvantage rate scales, ``sim.policy.Baseline``).
+    (``levels`` and ``classes``: the calibrated disadvantage rate scales, ``sim.policy.Baseline``;
+    drawn below each code's chance or ``floor``, the larger).
 
     The listed meet one for certain; the others' low-score test is made only where the draw
     fell below their code's chance with a low score.
@@ -188,7 +191,8 @@ def meet_disadvantages(
     groups = disadvantage_groups(state, classes, levels.size)
     table = disadvantage_chances(levers, levels)
     buffers = state.group_cache.setdefault("draw_buffers", Buffers())
-    drawn = uniforms_below(rng, state.n, disadvantage_ceilings(table), groups, buffers)
+    ceilings = disadvantage_ceilings(table) if floor is None else np.maximum(disadvantage_ceilings(table), floor)
+    drawn = uniforms_below(rng, state.n, ceilings, groups, buffers)
     citizens = drawn.citizens
     below = score_at_least(
         latent[citizens], levers.disadvantage_threshold, state.sesame.band_shares, SESAME_EDGES, below=True

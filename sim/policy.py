@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from scipy.special import ndtri
 
-from sim.draws import Buffers, Streams, uniforms_below
+from sim.draws import Streams, listing_draws
 from sim.experiences import (
     CREDIT_RESTRICTION_ROWS,
     LOW_SCORE_DISADVANTAGE_BOOST,
@@ -25,10 +25,14 @@ from sim.experiences import (
     receive_benefits,
 )
 from sim.params import ADVANTAGE_TYPES, DynamicsParams, PolicyLevers
+from sim.schema import parameter_specs
 from sim.scores import SESAME_EDGES, score_at_least, to_score
 from sim.state import CitizenState
 
 REDLIST_MONTHS = 12  # assumption
+# Wrongful listings are drawn below the largest false-positive rate the schema allows, whatever
+# the lever's value: runs that differ in it draw the same numbers (sim.draws.listing_draws).
+WRONGFUL_CEILING = float(parameter_specs(PolicyLevers)["false_positive_rate"].high)
 TOP_SCORE_QUANTILE = 0.9  # redlists reward the top decile of pilot scores
 # Score latents are standard normal in every month (sim.scores), so the top
 # decile starts at Φ⁻¹(0.9) without sorting anyone.
@@ -59,6 +63,10 @@ class Baseline:
     information_class: np.ndarray
     knowledge_start: np.ndarray
     enforcement_start: np.ndarray
+    # The t = 0 levers' chances (sim.experiences): the least ceilings of the month's benefit and
+    # disadvantage draws, so that runs whose levers give no higher chances draw the same numbers.
+    benefit_floor: np.ndarray | None = None
+    disadvantage_floor: np.ndarray | None = None
 
     @property
     def advantage_scale(self) -> np.ndarray:
@@ -193,34 +201,31 @@ def step_policy(
     _age_lists(state.listed_months_left, state.wrongly_listed, state.sanctions, levers.sanction_breadth, listed)
     newly_listed.fill(False)
     wrongful.fill(False)
-    buffers = state.group_cache.setdefault("draw_buffers", Buffers())
-    ceiling = max(levers.blacklist_rate, levers.false_positive_rate)
-    listing = uniforms_below(streams.listing, n, ceiling, buffers=buffers)
+    defaulters, top_decile = np.flatnonzero(defaulted), top_pilot_decile(state)
+    draws = listing_draws(streams, n, defaulters, top_decile, WRONGFUL_CEILING)
     _list_drawn(
-        listing.citizens, listing.draws, state.listed_months_left, state.wrongly_listed, state.ever_listed,
-        state.sanctions, state.resident, defaulted, levers.blacklist_rate, levers.false_positive_rate,
-        levers.delisting_months, levers.sanction_breadth, newly_listed, wrongful, listed,
+        defaulters, draws.conduct, draws.wrongful.citizens, draws.wrongful.draws, state.listed_months_left,
+        state.wrongly_listed, state.ever_listed, state.sanctions, state.resident, defaulted, levers.blacklist_rate,
+        levers.false_positive_rate, levers.delisting_months, levers.sanction_breadth, newly_listed, wrongful, listed,
     )  # fmt: skip
     # Redlists reward the top decile of pilot scores; a blacklisting ends one.
     redlisted = state.redlisted_months_left
     np.maximum(redlisted - 1, 0, out=redlisted)
     redlisted[listed] = 0
-    joins = uniforms_below(streams.redlist, n, levers.redlist_rate, buffers=buffers).citizens
-    pilot = state.pilot
-    joins = joins[
-        state.resident[joins] & ~listed[joins] & (redlisted[joins] == 0)
-        & (pilot.level[joins] + pilot.deviation[joins] >= TOP_SCORE_LATENT)
-    ]  # fmt: skip
+    joins = top_decile[draws.redlist < levers.redlist_rate]
+    joins = joins[state.resident[joins] & ~listed[joins] & (redlisted[joins] == 0)]
     redlisted[joins] = REDLIST_MONTHS
     # Commercial benefits by type, and any advantage (including a redlist reward).
     latent = state.best_latent()
     advantage = redlisted > 0
     state.benefit_receivers = receive_benefits(
-        state, levers, baseline.advantage_levels, baseline.advantage_class, latent, listed, streams.benefits, advantage
-    )
+        state, levers, baseline.advantage_levels, baseline.advantage_class, latent, listed, streams.benefits, advantage,
+        baseline.benefit_floor,
+    )  # fmt: skip
     disadvantage = meet_disadvantages(
-        state, levers, baseline.disadvantage_levels, baseline.disadvantage_class, latent, listed, streams.disadvantage
-    )
+        state, levers, baseline.disadvantage_levels, baseline.disadvantage_class, latent, listed, streams.disadvantage,
+        baseline.disadvantage_floor,
+    )  # fmt: skip
     return PolicyEvents(newly_listed, wrongful, advantage, disadvantage, latent)
 
 
@@ -247,8 +252,10 @@ def _age_lists(
 
 @numba.njit(cache=True)
 def _list_drawn(
-    citizens: np.ndarray,
-    draws: np.ndarray,
+    defaulters: np.ndarray,
+    conduct_draws: np.ndarray,
+    drawn: np.ndarray,
+    wrongful_draws: np.ndarray,
     months_left: np.ndarray,
     wrongly_listed: np.ndarray,
     ever_listed: np.ndarray,
@@ -263,20 +270,59 @@ def _list_drawn(
     newly_wrongly_listed: np.ndarray,
     listed: np.ndarray,
 ) -> None:
-    """New blacklistings among the citizens whose draw fell below the larger rate: an unlisted resident
-    is listed if their draw falls below the blacklist rate after a default, or below the
-    false-positive rate otherwise."""
-    for hit in range(citizens.size):
-        citizen = citizens[hit]
-        eligible = resident[citizen] and not listed[citizen]
-        default = defaulted[citizen]
-        wrongful = eligible and not default and draws[hit] < false_positive_rate
-        if (eligible and default and draws[hit] < blacklist_rate) or wrongful:
-            # delisting_months >= 1: the newly listed are listed.
-            months_left[citizen] = delisting_months
-            wrongly_listed[citizen] = wrongful
-            ever_listed[citizen] = True
-            listed[citizen] = True
-            sanctions[citizen] = sanction_breadth
-            newly_listed[citizen] = True
-            newly_wrongly_listed[citizen] = wrongful
+    """New blacklistings: an unlisted resident is listed if their draw falls below the blacklist rate
+    after a default (``conduct_draws``, one per defaulter), or below the false-positive rate otherwise
+    (``wrongful_draws``, of the citizens ``drawn`` below the largest such rate)."""
+    for index in range(defaulters.size):
+        citizen = defaulters[index]
+        if resident[citizen] and not listed[citizen] and conduct_draws[index] < blacklist_rate:
+            _list(citizen, False, months_left, wrongly_listed, ever_listed, sanctions, delisting_months,
+                  sanction_breadth, newly_listed, newly_wrongly_listed, listed)  # fmt: skip
+    for index in range(drawn.size):
+        citizen = drawn[index]
+        eligible = resident[citizen] and not listed[citizen] and not defaulted[citizen]
+        if eligible and wrongful_draws[index] < false_positive_rate:
+            _list(citizen, True, months_left, wrongly_listed, ever_listed, sanctions, delisting_months,
+                  sanction_breadth, newly_listed, newly_wrongly_listed, listed)  # fmt: skip
+
+
+@numba.njit(cache=True, inline="always")
+def _list(
+    citizen: int,
+    wrongful: bool,
+    months_left: np.ndarray,
+    wrongly_listed: np.ndarray,
+    ever_listed: np.ndarray,
+    sanctions: np.ndarray,
+    delisting_months: int,
+    sanction_breadth: int,
+    newly_listed: np.ndarray,
+    newly_wrongly_listed: np.ndarray,
+    listed: np.ndarray,
+) -> None:
+    # delisting_months >= 1: the newly listed are listed.
+    months_left[citizen] = delisting_months
+    wrongly_listed[citizen] = wrongful
+    ever_listed[citizen] = True
+    listed[citizen] = True
+    sanctions[citizen] = sanction_breadth
+    newly_listed[citizen] = True
+    newly_wrongly_listed[citizen] = wrongful
+
+
+def top_pilot_decile(state: CitizenState) -> np.ndarray:
+    """The citizens whose pilot score is in the top decile (indices, ascending): whom a redlist can reward."""
+    pilot = state.pilot
+    top = np.empty(state.n, dtype=np.int64)
+    return top[: _at_least(pilot.level, pilot.deviation, TOP_SCORE_LATENT, top)]
+
+
+@numba.njit(cache=True)
+def _at_least(level: np.ndarray, deviation: np.ndarray, threshold: float, found: np.ndarray) -> int:
+    """Writes the citizens with ``level + deviation >= threshold`` into ``found``; returns how many."""
+    count = 0
+    for citizen in range(level.size):
+        found[count] = citizen
+        # Kept by counting, not by a branch on the scores.
+        count += level[citizen] + deviation[citizen] >= threshold
+    return count

@@ -1,10 +1,13 @@
 """One ``mesa.Agent`` per citizen: the engine's monthly rules written for one citizen at a time.
 
 Every method mirrors one vectorised engine function (named in its docstring)
-with plain Python scalars. A month is a two-phase synchronous update:
+with plain Python scalars. A month is a three-phase synchronous update:
 
-* ``step`` (scores and policy) reads only the citizen's own state and their
-  own element of the month's random draws;
+* ``move`` (scores) reads only the citizen's own state and their own conduct
+  shock; the model then draws the month's listing numbers for those who
+  defaulted and those in the top pilot decile (``sim.draws.listing_draws``);
+* ``step`` (policy) reads only the citizen's own state and their own element
+  of the month's random draws;
 * ``advance`` (perceptions and approval) also reads what the citizen's ties
   published in ``step`` (whether they were wrongly listed, how far their
   score moved), so every citizen must have finished ``step`` first.
@@ -123,7 +126,7 @@ class Citizen(mesa.Agent):
             setattr(self, name, value)
         self.benefits_this_month = [False] * len(ADVANTAGE_TYPES)
         self.advantage = self.disadvantage = self.newly_wrongly_listed = False
-        self.newly_listed = self.newly_deservedly_listed = False
+        self.newly_listed = self.newly_deservedly_listed = self.defaulted = False
         self.latent = self.best_latent()
         self.score_change = self.latent - self.initial_latent
         self.fixed_xb = self.linear_predictor(self.model.fixed_terms, 0.0)
@@ -193,8 +196,7 @@ class Citizen(mesa.Agent):
         self.newly_deservedly_listed = bool(conduct)
         self.sanctions = levers.sanction_breadth if self.listed else 0
         self.redlisted_months_left = max(self.redlisted_months_left - 1, 0)
-        top = self.pilot_level + self.pilot_deviation >= TOP_SCORE_LATENT
-        if self.resident and top and not self.listed and self.redlisted_months_left == 0:
+        if self.resident and self.in_top_pilot_decile() and not self.listed and self.redlisted_months_left == 0:
             if draws["redlist"][self.index] < levers.redlist_rate:
                 self.redlisted_months_left = REDLIST_MONTHS
         if self.listed:
@@ -235,10 +237,17 @@ class Citizen(mesa.Agent):
         self.advantage = any(self.benefits_this_month) or self.redlisted_months_left > 0
         self.disadvantage = draws["disadvantage"][self.index] < self.disadvantage_hazard(score)
 
+    def move(self) -> None:
+        """First phase of a month: ``sim.scores`` (own state only); whether this month is a default."""
+        self.defaulted = self.step_scores()
+
+    def in_top_pilot_decile(self) -> bool:
+        """Whether the pilot score is in its top decile, which redlists reward."""
+        return self.pilot_level + self.pilot_deviation >= TOP_SCORE_LATENT
+
     def step(self) -> None:
-        """First phase of a month: ``sim.scores`` then ``sim.policy.step_policy`` (own state only)."""
-        defaulted = self.step_scores()
-        self.step_lists(defaulted)
+        """Second phase of a month: ``sim.policy.step_policy`` (own state only)."""
+        self.step_lists(self.defaulted)
         self.latent = self.best_latent()
         self.score_change = self.latent - self.initial_latent
         self.step_experiences()

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from sim.approval import TERMS, ApprovalModel
-from sim.draws import Streams, uniforms_below
+from sim.draws import Streams, listing_draws, uniforms_below
 from sim.experiences import (
     benefit_chances,
     benefit_groups,
@@ -35,7 +35,7 @@ from sim.experiences import (
 from sim.metrics import MetricCollector
 from sim.model import Schedule, SCSEngine
 from sim.params import PolicyLevers, SimulationParams
-from sim.policy import Baseline
+from sim.policy import WRONGFUL_CEILING, Baseline
 from sim.reference.agents import Citizen
 from sim.schema import validated
 from sim.scores import SESAME_EDGES
@@ -125,10 +125,9 @@ class ReferenceModel(mesa.Model):
         self.schedule = engine.schedule
         self.levers = engine.levers
         self.awareness_rate = engine.baseline.awareness_rate
-        # The calibrated rates' class values bound the month's draws, and citizens of a class share a
-        # ceiling (sim.experiences): the draws' structure, not a rule.
-        baseline = engine.baseline
-        self.advantage_levels, self.disadvantage_levels = baseline.advantage_levels, baseline.disadvantage_levels
+        # The calibrated rates bound the month's draws, and citizens of a class share a ceiling
+        # (sim.experiences): the draws' structure, not a rule.
+        baseline = self.rates = engine.baseline
         self.benefit_groups = benefit_groups(engine.state, baseline.advantage_class, baseline.advantage_levels.size)
         self.disadvantage_groups = disadvantage_groups(
             engine.state, baseline.disadvantage_class, baseline.disadvantage_levels.size
@@ -223,28 +222,39 @@ class ReferenceModel(mesa.Model):
         )
         return snapshot, np.array([c.approval for c in citizens], dtype=np.int8)
 
-    def monthly_draws(self) -> dict[str, list]:
-        """This month's random numbers: the engine's, from the engine's streams, as lists by citizen.
+    def policy_draws(self) -> dict[str, list]:
+        """This month's random numbers after the scores moved: the engine's, from its streams, as lists by citizen.
 
-        The engine draws only the uniforms below each rule's ceiling (``sim.draws``); each is
-        expanded to one value per citizen, the ceiling standing for every draw at or above it.
+        The engine draws only the uniforms below each rule's ceiling (``sim.draws``); each is expanded
+        to one value per citizen, the ceiling standing for every draw at or above it. Listing draws
+        are made for the citizens who defaulted and those in the top pilot decile, as the engine's.
         """
-        streams, n, levers = self.streams, len(self.citizens), self.levers
-        listing = uniforms_below(streams.listing, n, max(levers.blacklist_rate, levers.false_positive_rate))
+        streams, n, levers, citizens = self.streams, len(self.citizens), self.levers, self.citizens
+        defaulters = np.array([c.index for c in citizens if c.defaulted], dtype=np.int64)
+        top_decile = np.array([c.index for c in citizens if c.in_top_pilot_decile()], dtype=np.int64)
+        lists = listing_draws(streams, n, defaulters, top_decile, WRONGFUL_CEILING)
+        # One listing draw per citizen: the defaulters' own, the wrongful draws for everyone else.
+        listing = lists.wrongful.expanded()
+        listing[defaulters] = lists.conduct
+        redlist = np.ones(n)  # outside the top decile, no draw is read
+        redlist[top_decile] = lists.redlist
+        rates = self.rates
+        benefit_ceilings = np.maximum(benefit_chances(levers, rates.advantage_levels), rates.benefit_floor)
         benefits = [
-            uniforms_below(rng, n, table, self.benefit_groups)
-            for rng, table in zip(streams.benefits, benefit_chances(levers, self.advantage_levels), strict=True)
+            uniforms_below(rng, n, ceilings, self.benefit_groups)
+            for rng, ceilings in zip(streams.benefits, benefit_ceilings, strict=True)
         ]
-        ceilings = disadvantage_ceilings(disadvantage_chances(levers, self.disadvantage_levels))
+        ceilings = np.maximum(
+            disadvantage_ceilings(disadvantage_chances(levers, rates.disadvantage_levels)), rates.disadvantage_floor
+        )
         return {
-            "shock": streams.shock.standard_normal(n).tolist(),
-            "listing": listing.expanded().tolist(),
-            "redlist": uniforms_below(streams.redlist, n, levers.redlist_rate).expanded().tolist(),
+            "listing": listing.tolist(),
+            "redlist": redlist.tolist(),
             "benefits": np.array([drawn.expanded() for drawn in benefits]).T.tolist(),
             "disadvantage": uniforms_below(streams.disadvantage, n, ceilings, self.disadvantage_groups)
             .expanded()
             .tolist(),
-            "learn": uniforms_below(streams.learn, n, self.awareness_rate).expanded().tolist(),
+            "learn": uniforms_below(streams.learn, n, rates.awareness_rate).expanded().tolist(),
             "forget": uniforms_below(streams.forget, n, self.params.dynamics.awareness_forgetting).expanded().tolist(),
         }
 
@@ -257,7 +267,9 @@ class ReferenceModel(mesa.Model):
     def step(self) -> None:
         """One month: scores and policy for everyone, then perceptions and approval for everyone."""
         self._apply_schedule(self.steps)
-        self.draws = self.monthly_draws()
+        self.draws = {"shock": self.streams.shock.standard_normal(len(self.citizens)).tolist()}
+        self.agents.shuffle_do("move")
+        self.draws.update(self.policy_draws())
         self.agents.shuffle_do("step")
         self._publish_listings()
         self.agents.shuffle_do("advance")
