@@ -227,13 +227,13 @@ class DynamicsParams(BaseModel):
         prior_why="most but not all ties hear of a listing, or few do",
     )
     knowledge_drop: float = bounded(
-        0.5007, 0, 4, "perceived-function and fairness points lost at full knowledge of punitive uses",
+        0.5008, 0, 4, "perceived-function and fairness points lost at full knowledge of punitive uses",
         source=SOLVED_XU2022 + " (repression treatment: support about 12% lower)",
         why="up to the whole 1–5 scales", prior=(0, 1),
         prior_why="from none to twice the solved value; the Xu check keeps draws inside its band",
     )  # fmt: skip
     enforcement_gain: float = bounded(
-        0.0703, 0, 4, "perceived-function points gained at full memory of deserved punishment seen",
+        0.0706, 0, 4, "perceived-function points gained at full memory of deserved punishment seen",
         source=SOLVED_XU2022 + " (social-order frame: support not much higher); Interview 5 (Section 4.4)",
         why="from no effect (0 is allowed: the route may not exist) to the whole 1–5 scales", prior=(0, 0.5),
         prior_why="from none to about seven times the solved value; the Xu check keeps draws inside its band",
