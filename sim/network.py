@@ -179,6 +179,18 @@ def place_means(placed: np.ndarray, offsets: np.ndarray, means: np.ndarray) -> N
     each place's ties lie within ``reach`` places, so the reads stay in cache.
     """
     degree, n = offsets.shape
+    if degree == 8:
+        # The default degree, read straight from the ties in pairwise_sum's order for eight values
+        # (no array of the ties: ~5.7 → ~4.2 ms a month at a million citizens).
+        for place in range(n):
+            first = (placed[place + offsets[0, place]] + placed[place + offsets[1, place]]) + (
+                placed[place + offsets[2, place]] + placed[place + offsets[3, place]]
+            )
+            second = (placed[place + offsets[4, place]] + placed[place + offsets[5, place]]) + (
+                placed[place + offsets[6, place]] + placed[place + offsets[7, place]]
+            )
+            means[place] = (first + second) / 8
+        return
     ties = np.empty(degree)
     for place in range(n):
         for tie in range(degree):
