@@ -26,7 +26,7 @@ from sim.params import PolicyLevers, SimulationParams
 from sim.perceptions import step_perceptions
 from sim.policy import step_policy
 from sim.schema import validated
-from sim.scores import conduct_shocks, move_scores, step_scores
+from sim.scores import conduct_month
 from sim.state import MOVABLE_COVARIATES, Population, initial_state
 from sim.treatments import Treatment, assign, fix_subgroups, informed_this_month, record, unique_names
 
@@ -175,11 +175,10 @@ class SCSEngine(mesa.Model):
         self._apply_schedule(month)
         streams = self.streams
         clock = perf_counter()
-        shock = conduct_shocks(streams.shock, state.group_cache.setdefault("shock", np.empty(state.n)))
-        state.sesame, defaulted = step_scores(state.sesame, self.params.scores, streams.shock, shock)
-        # The same conduct moves the other scores; their defaults were never read.
-        state.tencent = move_scores(state.tencent, self.params.scores, shock)
-        state.pilot = move_scores(state.pilot, self.params.scores, shock)
+        # The same conduct moves every system's scores; only the Sesame defaults are read.
+        (state.sesame, state.tencent, state.pilot), defaulted = conduct_month(
+            streams.shock, (state.sesame, state.tencent, state.pilot), self.params.scores
+        )
         clock = self._lap("scores", clock)
         events = step_policy(state, self.levers, self.params.dynamics, self.baseline, defaulted, streams)
         clock = self._lap("policy", clock)

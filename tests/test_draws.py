@@ -20,7 +20,7 @@ from sim.experiences import benefit_chances, benefit_groups, receive_benefits
 from sim.model import SCSEngine
 from sim.params import ADVANTAGE_TYPES, SimulationParams
 from sim.policy import latent_eligibility
-from sim.scores import conduct_shocks
+from sim.scores import conduct_month, move_scores, step_scores
 
 CEILINGS = (0.0002, 0.02, GAP_CEILING / 2, GAP_CEILING, 0.6, 1.0)
 
@@ -100,10 +100,19 @@ def test_a_full_buffer_is_grown_without_losing_or_repeating_a_draw(monkeypatch):
         assert np.array_equal(whole.citizens, grown.citizens) and np.array_equal(whole.draws, grown.draws)
 
 
-def test_conduct_shocks_are_numpys_standard_normal_to_the_last_bit():
-    out = np.empty(100_001)
-    numpy = np.random.default_rng(11).standard_normal(out.size)
-    assert np.array_equal(conduct_shocks(np.random.default_rng(11), out), numpy)
+def test_a_month_of_conduct_uses_numpys_standard_normal_to_the_last_bit():
+    """``conduct_month`` draws its shocks inside the compiled pass: the same numbers as NumPy's, and the
+    same scores and defaults as ``step_scores`` and ``move_scores`` given those shocks."""
+    engine = SCSEngine(build_population(3_000, 4), engine_approval_model(), SimulationParams(), seed=4)
+    state, params = engine.state, SimulationParams().scores
+    systems = (state.sesame, state.tencent, state.pilot)
+    (sesame, tencent, pilot), defaulted = conduct_month(np.random.default_rng(11), systems, params)
+    shock = np.random.default_rng(11).standard_normal(state.n)
+    expected_sesame, expected_defaults = step_scores(state.sesame, params, np.random.default_rng(0), shock)
+    assert np.array_equal(sesame.deviation, expected_sesame.deviation)
+    assert np.array_equal(defaulted, expected_defaults) and defaulted.any()
+    assert np.array_equal(tencent.deviation, move_scores(state.tencent, params, shock).deviation)
+    assert np.array_equal(pilot.deviation, move_scores(state.pilot, params, shock).deviation)
 
 
 def test_benefits_drawn_below_the_ceilings_match_full_arrays_of_uniforms_in_distribution():
