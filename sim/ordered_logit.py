@@ -15,13 +15,11 @@ pure noise.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from scipy.special import expit
 
 from sim.errors import UserError
-
-# Citizens per block in ``categorize`` (256 KiB of float64: y* stays in a core's L2 cache).
-_BLOCK = 1 << 15
 
 
 class CutpointError(UserError):
@@ -114,20 +112,29 @@ def categorize(linear_predictor: np.ndarray, latent: np.ndarray, cuts: np.ndarra
     shape = np.broadcast_shapes(xb.shape, latent.shape)
     flat_xb, flat_latent = (np.broadcast_to(values, shape).reshape(-1) for values in (xb, latent))
     categories = np.empty(flat_xb.size, dtype=np.int8)
-    # A block at a time: y* and the comparisons stay in cache, with no n-long float temporary.
-    y_star = np.empty(min(categories.size, _BLOCK))
-    below = np.empty(y_star.size, dtype=bool)
-    for start in range(0, categories.size, _BLOCK):
-        block = slice(start, start + _BLOCK)
-        out = categories[block]
-        y = np.add(flat_xb[block], flat_latent[block], out=y_star[: out.size])
-        out.fill(cuts.size + 1)
-        # K minus the cuts y* is at or below: y* == cut_k falls in category k, matching
-        # P(Y <= k) = P(y* <= cut_k), and a NaN y* in category K, as searchsorted
-        # (sorting NaN last) put it. Four comparisons replace a binary search per citizen (~15 ms at 1M).
-        for cut in cuts:
-            np.subtract(out, np.less_equal(y, cut, out=below[: out.size]).view(np.int8), out=out)
+    # K minus the cuts y* is at or below: y* == cut_k falls in category k, matching P(Y <= k) =
+    # P(y* <= cut_k), and a NaN y* in category K, as searchsorted (sorting NaN last) put it.
+    _categories(np.ascontiguousarray(flat_xb), np.ascontiguousarray(flat_latent), cuts, categories)
     return categories.reshape(shape)
+
+
+@numba.njit(cache=True)
+def _categories(xb: np.ndarray, latent: np.ndarray, cuts: np.ndarray, categories: np.ndarray) -> None:
+    """``categories = K − #(cuts ≥ xb + latent)``, compiled: one pass, no y* or comparison arrays."""
+    if cuts.size == 4:
+        # The survey's five categories, unrolled: ~0.3 ms a month at a million citizens, against
+        # ~2.8 looping over the cuts and ~1.5 for NumPy's blocks (a binary search a citizen took ~15).
+        first, second, third, fourth = cuts[0], cuts[1], cuts[2], cuts[3]
+        for citizen in range(categories.size):
+            y_star = xb[citizen] + latent[citizen]
+            categories[citizen] = 5 - (y_star <= first) - (y_star <= second) - (y_star <= third) - (y_star <= fourth)
+        return
+    for citizen in range(categories.size):
+        y_star = xb[citizen] + latent[citizen]
+        category = cuts.size + 1
+        for cut in cuts:
+            category -= y_star <= cut
+        categories[citizen] = category
 
 
 def sample_categories(rng: np.random.Generator, linear_predictor: np.ndarray, cuts: np.ndarray) -> np.ndarray:
