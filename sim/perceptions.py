@@ -327,9 +327,9 @@ def _move_functions(
         if knows or sees:
             if sees:
                 # Interview 5's route is a bystander's: seeing others punished builds no trust in the punished.
-                points = 0.0
-                if not listed[citizen]:
-                    points = (enforcement_seen[citizen] - enforcement_start[information_class[citizen]]) * gain
+                seen = (enforcement_seen[citizen] - enforcement_start[information_class[citizen]]) * gain
+                # A select, not a branch on who is listed.
+                points = 0.0 if listed[citizen] else seen
                 offset = knowledge[citizen] + points if knows else points
             else:
                 offset = knowledge[citizen]
