@@ -76,6 +76,7 @@ TERMS: dict[str, Term] = {
     "quality_of_life": Term("quality_of_life", 1),
 }
 
+
 @numba.njit(cache=True)
 def _add_term(total: np.ndarray, values: np.ndarray, beta: float, is_dummy: bool, level: float) -> None:
     """``total += beta × values`` (a dummy: ``beta × (values == level)``), product in float64 first.

@@ -93,6 +93,7 @@ def listing_draws(
     )
 
 
+_NOBODY = np.empty(0, dtype=np.int32)
 # Above this ceiling every uniform is drawn (a gap costs about 3 ns more than a uniform).
 GAP_CEILING = 0.35
 
@@ -110,6 +111,10 @@ class Groups:
     codes: np.ndarray
     members: np.ndarray
     starts: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.starts)
 
     @classmethod
     def of(cls, codes: np.ndarray, count: int) -> Groups:
@@ -185,14 +190,17 @@ def uniforms_below(
         buffers: Room to draw into, if kept by the caller; the result then holds views of it,
             valid until its next use.
     """
-    ceilings = np.clip(np.atleast_1d(np.asarray(ceiling, dtype=float)), 0.0, 1.0)
+    # Small runs make many draws a month: scalars stay Python floats here (~45 → ~20 µs a draw).
     if groups is None:
-        members, starts = np.empty(0, dtype=np.int32), np.array([0, n])
+        ceilings = np.array([min(max(float(ceiling), 0.0), 1.0)])
+        members, starts = _NOBODY, np.array([0, n])
+        expected = n * float(ceilings[0])
     else:
+        ceilings = np.minimum(np.maximum(np.asarray(ceiling, dtype=float), 0.0), 1.0)
         members, starts = groups.members, groups.starts
+        expected = float(groups.sizes @ ceilings)
     # Room for the expected number below the ceilings and ten standard deviations: nearly always enough,
     # and grown between calls of the compiled loop when not (growing inside it slowed it by ~70%).
-    expected = float(np.dot(np.diff(starts), ceilings))
     buffers = Buffers() if buffers is None else buffers
     citizens, draws = buffers.room(int(expected + 10 * np.sqrt(expected) + 64))
     group, resume, count = 0, -1, 0

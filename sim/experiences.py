@@ -128,7 +128,8 @@ def receive_benefits(
     groups = benefit_groups(state, classes, levels.size)
     buffers = state.group_cache.setdefault("draw_buffers", Buffers())
     thresholds = [getattr(levers, f"threshold_{name}") for name in ADVANTAGE_TYPES]
-    cuts = np.unique([threshold_latent(threshold, state.sesame.band_shares, SESAME_EDGES) for threshold in thresholds])
+    type_cuts = [threshold_latent(threshold, state.sesame.band_shares, SESAME_EDGES) for threshold in thresholds]
+    cuts = np.unique(type_cuts)
     # Padded to one cut per type with +inf, which no latent is above: a fixed count the compiler unrolls.
     padded = np.concatenate([cuts, np.full(len(ADVANTAGE_TYPES) - cuts.size, np.inf)])
     status = np.empty(state.n, dtype=np.uint8)
@@ -137,20 +138,23 @@ def receive_benefits(
     received = []
     tables = benefit_chances(levers, levels)
     ceilings = tables if floors is None else np.maximum(tables, floors)
-    for row, (threshold, table, rng) in enumerate(zip(thresholds, tables, streams, strict=True)):
+    for row, (threshold, type_cut, table, rng) in enumerate(zip(thresholds, type_cuts, tables, streams, strict=True)):
         drawn = uniforms_below(rng, state.n, ceilings[row], groups, buffers)
         blocked = (_TRAVEL_BAN if row in TRAVEL_BAN_ROWS else 0) | (
             _CREDIT_RESTRICTION if row in CREDIT_RESTRICTION_ROWS else 0
         )
-        rank = int(np.searchsorted(cuts, threshold_latent(threshold, state.sesame.band_shares, SESAME_EDGES)))
+        rank = int(np.searchsorted(cuts, type_cut))
         receivers, near = np.empty(drawn.citizens.size, np.int64), np.empty(drawn.citizens.size, np.int64)
         count, unsure = _receive(
             drawn.citizens, drawn.draws, table, groups.codes, status, blocked, rank, receivers, near
         )
-        near = near[:unsure]
-        # score_at_least's exact test of latents within its margin of a threshold's.
-        near = near[to_score(latent[near], state.sesame.band_shares, SESAME_EDGES) >= threshold]
-        received.append(np.concatenate([receivers[:count], near]))
+        receivers = receivers[:count]
+        if unsure:
+            # score_at_least's exact test of latents within its margin of a threshold's.
+            near = near[:unsure]
+            near = near[to_score(latent[near], state.sesame.band_shares, SESAME_EDGES) >= threshold]
+            receivers = np.concatenate([receivers, near])
+        received.append(receivers)
         advantage[received[-1]] = True
     return tuple(received)
 

@@ -164,9 +164,7 @@ def _cell_table(state: CitizenState, approval: np.ndarray, listed: np.ndarray) -
     # Categories 1–5 are non-negative, so an int8 array's uint8 view reads them without a cast.
     categories = approval.view(np.uint8) if approval.dtype == np.int8 else approval
     counts = np.zeros(_CODES, dtype=np.int64)
-    _count_codes(
-        categories, _static_codes(state), state.aware, listed, cov["advantages"], cov["disadvantages"], counts
-    )
+    _count_codes(categories, _static_codes(state), state.aware, listed, cov["advantages"], cov["disadvantages"], counts)
     counts = counts[_CODE_CATEGORY:].reshape(len(APPROVAL_CATEGORIES), _EXPERIENCES, CELLS)
     by_category = counts.sum(axis=1)
     table = np.empty((CELLS, SLOTS), dtype=np.int64)
@@ -278,7 +276,7 @@ def _moved_counts(state: CitizenState) -> np.ndarray:
             np.array([1 << MOVED_COVARIATES.index(name) for name in names], dtype=np.uint16),
             bits,
         )
-    return _count_any(bits, _MOVED_MASKS)
+    return _count_any(bits, _MOVED_MASKS, 1 << len(MOVED_COVARIATES))
 
 
 @numba.njit(cache=True)
@@ -292,10 +290,10 @@ def _mark_moved(current: tuple, initial: tuple, flags: np.ndarray, bits: np.ndar
 
 
 @numba.njit(cache=True)
-def _count_any(bits: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """How many citizens have any bit of each mask set (``bits``: uint16)."""
+def _count_any(bits: np.ndarray, masks: np.ndarray, values: int) -> np.ndarray:
+    """How many citizens have any bit of each mask set (``bits``: below ``values``)."""
     # Through a histogram of the bit fields: a count per mask and citizen took ~3 ms, this ~0.4.
-    histogram = np.zeros(1 << 16, dtype=np.int64)
+    histogram = np.zeros(values, dtype=np.int64)
     for citizen in range(bits.size):
         histogram[bits[citizen]] += 1
     counts = np.zeros(masks.size, dtype=np.int64)
