@@ -106,15 +106,13 @@ class Groups:
         codes: Each citizen's group.
         members: Citizens in group order (ascending within a group).
         starts: Group g's members are ``members[starts[g]:starts[g + 1]]``.
+        sizes: How many citizens each group has.
     """
 
     codes: np.ndarray
     members: np.ndarray
     starts: np.ndarray
-
-    @property
-    def sizes(self) -> np.ndarray:
-        return np.diff(self.starts)
+    sizes: np.ndarray
 
     @classmethod
     def of(cls, codes: np.ndarray, count: int) -> Groups:
@@ -124,8 +122,8 @@ class Groups:
         codes = codes.astype(np.uint8) if count <= 256 else codes
         # int32 members: 4 B a citizen for a partition kept for the whole run.
         members = np.argsort(codes, kind="stable").astype(np.int32)
-        starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=count))])
-        return cls(codes, members, starts)
+        sizes = np.bincount(codes, minlength=count)
+        return cls(codes, members, np.concatenate([[0], np.cumsum(sizes)]), sizes)
 
 
 @dataclass(frozen=True)
