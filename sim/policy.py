@@ -203,10 +203,11 @@ def step_policy(
     wrongful.fill(False)
     defaulters, top_decile = np.flatnonzero(defaulted), top_pilot_decile(state)
     draws = listing_draws(streams, n, defaulters, top_decile, WRONGFUL_CEILING)
+    lists = (state.listed_months_left, state.wrongly_listed, state.ever_listed, state.sanctions, newly_listed,
+             wrongful, listed)  # fmt: skip
     _list_drawn(
-        defaulters, draws.conduct, draws.wrongful.citizens, draws.wrongful.draws, state.listed_months_left,
-        state.wrongly_listed, state.ever_listed, state.sanctions, state.resident, defaulted, levers.blacklist_rate,
-        levers.false_positive_rate, levers.delisting_months, levers.sanction_breadth, newly_listed, wrongful, listed,
+        defaulters, draws.conduct, draws.wrongful.citizens, draws.wrongful.draws, lists, state.resident, defaulted,
+        levers.blacklist_rate, levers.false_positive_rate, levers.delisting_months, levers.sanction_breadth,
     )  # fmt: skip
     # Redlists reward the top decile of pilot scores; a blacklisting ends one.
     redlisted, advantage = state.redlisted_months_left, np.empty(n, bool)
@@ -267,50 +268,34 @@ def _list_drawn(
     conduct_draws: np.ndarray,
     drawn: np.ndarray,
     wrongful_draws: np.ndarray,
-    months_left: np.ndarray,
-    wrongly_listed: np.ndarray,
-    ever_listed: np.ndarray,
-    sanctions: np.ndarray,
+    lists: tuple,
     resident: np.ndarray,
     defaulted: np.ndarray,
     blacklist_rate: float,
     false_positive_rate: float,
     delisting_months: int,
     sanction_breadth: int,
-    newly_listed: np.ndarray,
-    newly_wrongly_listed: np.ndarray,
-    listed: np.ndarray,
 ) -> None:
     """New blacklistings: an unlisted resident is listed if their draw falls below the blacklist rate
     after a default (``conduct_draws``, one per defaulter), or below the false-positive rate otherwise
-    (``wrongful_draws``, of the citizens ``drawn`` below the largest such rate)."""
+    (``wrongful_draws``, of the citizens ``drawn`` below the largest such rate). ``lists``: as ``_list``."""
+    listed = lists[6]
     for index in range(defaulters.size):
         citizen = defaulters[index]
         if resident[citizen] and not listed[citizen] and conduct_draws[index] < blacklist_rate:
-            _list(citizen, False, months_left, wrongly_listed, ever_listed, sanctions, delisting_months,
-                  sanction_breadth, newly_listed, newly_wrongly_listed, listed)  # fmt: skip
+            _list(citizen, False, lists, delisting_months, sanction_breadth)
     for index in range(drawn.size):
         citizen = drawn[index]
         eligible = resident[citizen] and not listed[citizen] and not defaulted[citizen]
         if eligible and wrongful_draws[index] < false_positive_rate:
-            _list(citizen, True, months_left, wrongly_listed, ever_listed, sanctions, delisting_months,
-                  sanction_breadth, newly_listed, newly_wrongly_listed, listed)  # fmt: skip
+            _list(citizen, True, lists, delisting_months, sanction_breadth)
 
 
 @numba.njit(cache=True, inline="always")
-def _list(
-    citizen: int,
-    wrongful: bool,
-    months_left: np.ndarray,
-    wrongly_listed: np.ndarray,
-    ever_listed: np.ndarray,
-    sanctions: np.ndarray,
-    delisting_months: int,
-    sanction_breadth: int,
-    newly_listed: np.ndarray,
-    newly_wrongly_listed: np.ndarray,
-    listed: np.ndarray,
-) -> None:
+def _list(citizen: int, wrongful: bool, lists: tuple, delisting_months: int, sanction_breadth: int) -> None:
+    """List ``citizen``; ``lists``: months left, wrongly listed, ever listed, sanctions, newly listed,
+    newly wrongly listed, listed."""
+    months_left, wrongly_listed, ever_listed, sanctions, newly_listed, newly_wrongly_listed, listed = lists
     # delisting_months >= 1: the newly listed are listed.
     months_left[citizen] = delisting_months
     wrongly_listed[citizen] = wrongful
