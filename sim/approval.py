@@ -91,6 +91,19 @@ def _add_term(total: np.ndarray, values: np.ndarray, beta: float, is_dummy: bool
             total[citizen] += np.float64(values[citizen]) * beta
 
 
+@numba.njit(cache=True)
+def _first_term(
+    total: np.ndarray, offset: np.ndarray, values: np.ndarray, beta: float, is_dummy: bool, level: float
+) -> None:
+    """``total = offset + beta × values`` (as ``_add_term``), ``offset`` another array than ``total``."""
+    if is_dummy:
+        for citizen in range(total.size):
+            total[citizen] = offset[citizen] + np.float64(values[citizen] == level) * beta
+    else:
+        for citizen in range(total.size):
+            total[citizen] = offset[citizen] + np.float64(values[citizen]) * beta
+
+
 CUT_NAMES = ("cut1", "cut2", "cut3", "cut4")
 
 
@@ -190,9 +203,12 @@ class ApprovalModel:
         resolved = self._resolved(covariates, columns or self.columns)
         n = len(next(iter(resolved.values())))
         xb = np.empty(n) if out is None else out
+        # The first term is added to a separate offset as it is read, not to a copy of it (saves an
+        # 8 MB copy a month at a million citizens); the others in place.
+        start = np.asarray(offset, dtype=np.float64) if offset is not None and offset is not xb and selected else xb
         if offset is None:
             xb.fill(0.0)
-        elif offset is not xb:
+        elif start is xb and offset is not xb:
             np.copyto(xb, offset)
         # One compiled pass a term, in order: the product then the sum, as NumPy's multiply and add
         # gave them, with no temporary (~7.5 → ~3.5 ms a month for the ten movable terms at a million).
@@ -202,7 +218,11 @@ class ApprovalModel:
             values = resolved[spec.column]
             # The compiled pass reads numbers only (a column of Python objects is converted, as NumPy would).
             values = values if values.dtype.kind in "biuf" else values.astype(np.float64)
-            _add_term(xb, values, float(beta), spec.level is not None, level)
+            if start is xb:
+                _add_term(xb, values, float(beta), spec.level is not None, level)
+            else:
+                _first_term(xb, start, values, float(beta), spec.level is not None, level)
+                start = xb
         return xb
 
     def leading_terms_without(self, columns: Collection[str]) -> int:
