@@ -94,7 +94,8 @@ def listing_draws(
 
 
 _NOBODY = np.empty(0, dtype=np.int32)
-# Above this ceiling every uniform is drawn (a gap costs about 3 ns more than a uniform).
+# From this ceiling on every uniform is drawn: a gap (an exponential and a uniform) costs about 6 ns
+# a citizen drawn, a uniform about 2.5 ns a citizen (measured at a million).
 GAP_CEILING = 0.35
 
 
