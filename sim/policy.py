@@ -215,7 +215,7 @@ def step_policy(
     joins = top_decile[draws.redlist < levers.redlist_rate]
     joins = joins[state.resident[joins] & ~listed[joins] & (redlisted[joins] == 0)]
     redlisted[joins] = REDLIST_MONTHS
-    # Commercial benefits by type, and any advantage (including a redlist reward).
+    # A redlist reward is an advantage, as is any commercial benefit (marked by receive_benefits).
     advantage[joins] = True
     latent = state.best_latent()
     state.benefit_receivers = receive_benefits(
