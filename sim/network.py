@@ -134,40 +134,44 @@ def _group_age_order(draws: np.ndarray, age: np.ndarray, group: np.ndarray) -> n
     return by_draw[np.argsort(key, kind="stable")]
 
 
-# NumPy sums up to 128 values with eight interleaved partial sums (``pairwise_sum``); longer rows it
-# splits in halves, which ``pairwise_sum`` does not follow: the network allows at most this many ties.
+# NumPy sums up to 128 values with eight interleaved partial sums (``_ties_sum``); longer rows it
+# splits in halves, which ``_ties_sum`` does not follow: the network allows at most this many ties.
 PAIRWISE_BLOCK = 128
 
 
-# Inlined into its callers: a call per place, with its array argument counted in and out, costs ~5 ms a month.
+# Inlined into its caller and reading the ties' values where they lie, with no array of them
+# (a call per place with an array of the ties cost ~5 ms a month at a million citizens, the array ~1.5).
 @numba.njit(cache=True, inline="always")
-def pairwise_sum(values: np.ndarray, count: int) -> float:
-    """``np.add.reduce(values[:count])`` for count ≤ 128, in NumPy's order of additions.
+def _ties_sum(placed: np.ndarray, offsets: np.ndarray, place: int) -> float:
+    """``np.add.reduce`` of the values of the ties of ``place`` (at most 128), in NumPy's order of additions.
 
     Fewer than 8 values are added left to right from 0.0; otherwise in eight
     interleaved partial sums joined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)),
     then the rest left to right (tests/test_network.py checks every degree).
     """
-    if count < 8:
+    degree = offsets.shape[0]
+    if degree < 8:
         total = 0.0
-        for index in range(count):
-            total += values[index]
+        for tie in range(degree):
+            total += placed[place + offsets[tie, place]]
         return total
-    r0, r1, r2, r3 = values[0], values[1], values[2], values[3]
-    r4, r5, r6, r7 = values[4], values[5], values[6], values[7]
-    stop = count - count % 8
+    r0, r1 = placed[place + offsets[0, place]], placed[place + offsets[1, place]]
+    r2, r3 = placed[place + offsets[2, place]], placed[place + offsets[3, place]]
+    r4, r5 = placed[place + offsets[4, place]], placed[place + offsets[5, place]]
+    r6, r7 = placed[place + offsets[6, place]], placed[place + offsets[7, place]]
+    stop = degree - degree % 8
     for start in range(8, stop, 8):
-        r0 += values[start]
-        r1 += values[start + 1]
-        r2 += values[start + 2]
-        r3 += values[start + 3]
-        r4 += values[start + 4]
-        r5 += values[start + 5]
-        r6 += values[start + 6]
-        r7 += values[start + 7]
+        r0 += placed[place + offsets[start, place]]
+        r1 += placed[place + offsets[start + 1, place]]
+        r2 += placed[place + offsets[start + 2, place]]
+        r3 += placed[place + offsets[start + 3, place]]
+        r4 += placed[place + offsets[start + 4, place]]
+        r5 += placed[place + offsets[start + 5, place]]
+        r6 += placed[place + offsets[start + 6, place]]
+        r7 += placed[place + offsets[start + 7, place]]
     total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    for index in range(stop, count):
-        total += values[index]
+    for tie in range(stop, degree):
+        total += placed[place + offsets[tie, place]]
     return total
 
 
@@ -179,24 +183,9 @@ def place_means(placed: np.ndarray, offsets: np.ndarray, means: np.ndarray) -> N
     each place's ties lie within ``reach`` places, so the reads stay in cache.
     """
     degree, n = offsets.shape
-    if degree == 8:
-        # The default degree, read straight from the ties in pairwise_sum's order for eight values
-        # (no array of the ties: ~5.7 → ~4.2 ms a month at a million citizens).
-        for place in range(n):
-            first = (placed[place + offsets[0, place]] + placed[place + offsets[1, place]]) + (
-                placed[place + offsets[2, place]] + placed[place + offsets[3, place]]
-            )
-            second = (placed[place + offsets[4, place]] + placed[place + offsets[5, place]]) + (
-                placed[place + offsets[6, place]] + placed[place + offsets[7, place]]
-            )
-            means[place] = (first + second) / 8
-        return
-    ties = np.empty(degree)
     for place in range(n):
-        for tie in range(degree):
-            ties[tie] = placed[place + offsets[tie, place]]
         # ndarray.mean divides the sum by the count, as here.
-        means[place] = pairwise_sum(ties, degree) / degree
+        means[place] = _ties_sum(placed, offsets, place) / degree
 
 
 def tie_means(network: TieNetwork, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
