@@ -7,6 +7,7 @@ who share a chance, so a benefit's draws are its receivers before eligibility.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numba
@@ -70,25 +71,34 @@ def disadvantage_chances(levers: PolicyLevers, disadvantage_levels: np.ndarray) 
 
 def benefit_groups(state: CitizenState, classes: np.ndarray, class_count: int) -> Groups:
     """Citizens by [scale class, rural/urban] code: each code's chance of a type bounds its draws."""
-    cached = state.group_cache.get("benefit_groups")
-    if cached is None or cached[0] is not classes:
-        codes = classes.astype(np.intp) * 2 + (state.covariates["urban"] == 1)
-        cached = state.group_cache["benefit_groups"] = (classes, Groups.of(codes, 2 * class_count))
-    return cached[1]
+    return _class_groups(state, "benefit_groups", classes, class_count, lambda: state.covariates["urban"] == 1)
 
 
 def disadvantage_groups(state: CitizenState, classes: np.ndarray, class_count: int) -> Groups:
     """Citizens by [scale class, user] code: the chance with a low score bounds each code's draws."""
-    cached = state.group_cache.get("disadvantage_groups")
+    return _class_groups(state, "disadvantage_groups", classes, class_count, lambda: state.sesame_or_tencent)
+
+
+def _class_groups(
+    state: CitizenState, name: str, classes: np.ndarray, class_count: int, yes: Callable[[], np.ndarray]
+) -> Groups:
+    """Citizens by class × 2 + ``yes()`` (a fixed yes/no attribute), kept in ``state.group_cache[name]``
+    while the classes are the same array."""
+    cached = state.group_cache.get(name)
     if cached is None or cached[0] is not classes:
-        codes = classes.astype(np.intp) * 2 + state.sesame_or_tencent
-        cached = state.group_cache["disadvantage_groups"] = (classes, Groups.of(codes, 2 * class_count))
+        cached = state.group_cache[name] = (classes, Groups.of(classes.astype(np.intp) * 2 + yes(), 2 * class_count))
     return cached[1]
 
 
 def disadvantage_ceilings(table: np.ndarray) -> np.ndarray:
     """Each [scale class, user] code's largest chance of ``disadvantage_chances``, low score or not."""
     return table.reshape(-1, 2).max(axis=1)
+
+
+def draw_ceilings(chances: np.ndarray, floor: np.ndarray | None) -> np.ndarray:
+    """The ceilings the month's draws are made below: each code's chance, or its t = 0 chance
+    (``floor``, from ``prepare_draws``) if that is larger, so lower levers draw the same numbers."""
+    return chances if floor is None else np.maximum(chances, floor)
 
 
 def prepare_draws(state: CitizenState, levers: PolicyLevers, rates: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +147,7 @@ def receive_benefits(
             padded + THRESHOLD_MARGIN, status)  # fmt: skip
     received = []
     tables = benefit_chances(levers, levels)
-    ceilings = tables if floors is None else np.maximum(tables, floors)
+    ceilings = draw_ceilings(tables, floors)
     for row, (threshold, type_cut, table, rng) in enumerate(zip(thresholds, type_cuts, tables, streams, strict=True)):
         drawn = uniforms_below(rng, state.n, ceilings[row], groups, buffers)
         blocked = (_TRAVEL_BAN if row in TRAVEL_BAN_ROWS else 0) | (
@@ -252,7 +262,7 @@ def meet_disadvantages(
     groups = disadvantage_groups(state, classes, levels.size)
     table = disadvantage_chances(levers, levels)
     buffers = state.group_cache.setdefault("draw_buffers", Buffers())
-    ceilings = disadvantage_ceilings(table) if floor is None else np.maximum(disadvantage_ceilings(table), floor)
+    ceilings = draw_ceilings(disadvantage_ceilings(table), floor)
     drawn = uniforms_below(rng, state.n, ceilings, groups, buffers)
     citizens = drawn.citizens
     below = score_at_least(

@@ -31,6 +31,7 @@ from sim.experiences import (
     disadvantage_ceilings,
     disadvantage_chances,
     disadvantage_groups,
+    draw_ceilings,
 )
 from sim.metrics import MetricCollector
 from sim.model import Schedule, SCSEngine
@@ -239,12 +240,12 @@ class ReferenceModel(mesa.Model):
         redlist = np.ones(n)  # outside the top decile, no draw is read
         redlist[top_decile] = lists.redlist
         rates = self.rates
-        benefit_ceilings = np.maximum(benefit_chances(levers, rates.advantage_levels), rates.benefit_floor)
+        benefit_ceilings = draw_ceilings(benefit_chances(levers, rates.advantage_levels), rates.benefit_floor)
         benefits = [
             uniforms_below(rng, n, ceilings, self.benefit_groups)
             for rng, ceilings in zip(streams.benefits, benefit_ceilings, strict=True)
         ]
-        ceilings = np.maximum(
+        ceilings = draw_ceilings(
             disadvantage_ceilings(disadvantage_chances(levers, rates.disadvantage_levels)), rates.disadvantage_floor
         )
         return {
@@ -254,7 +255,7 @@ class ReferenceModel(mesa.Model):
             "disadvantage": uniforms_below(streams.disadvantage, n, ceilings, self.disadvantage_groups)
             .expanded()
             .tolist(),
-            "learn": uniforms_below(streams.learn, n, rates.awareness_rate).expanded().tolist(),
+            "learn": uniforms_below(streams.learn, n, self.awareness_rate).expanded().tolist(),
             "forget": uniforms_below(streams.forget, n, self.params.dynamics.awareness_forgetting).expanded().tolist(),
         }
 
