@@ -135,15 +135,26 @@ def step_scores(
     """
     if shock is None:
         shock = rng.standard_normal(state.level.size)
-    # Φ⁻¹(p_i) = intercept − g·z_i: the default threshold without evaluating Φ.
-    gradient = params.default_gradient
     if params.default_rate > 0:
-        intercept = ndtri(params.default_rate) * np.sqrt(1 + gradient**2)
         defaulted = np.empty(state.level.size, dtype=bool)
-        _defaults(shock, state.level, intercept, gradient, np.sqrt(1 - params.deviation_share), defaulted)
+        _defaults(shock, state.level, *_default_threshold(params), defaulted)
     else:
         defaulted = np.zeros(state.level.size, dtype=bool)
     return move_scores(state, params, shock), defaulted
+
+
+def _default_threshold(params: ScoreParams) -> tuple[float, float, float]:
+    """Intercept, gradient and level SD of the default threshold: a default when the shock falls
+    below intercept − gradient · level / level SD (−inf, no default, at a rate of 0)."""
+    # Φ⁻¹(p_i) = intercept − g·z_i: the default threshold without evaluating Φ.
+    gradient = params.default_gradient
+    intercept = ndtri(params.default_rate) * np.sqrt(1 + gradient**2) if params.default_rate > 0 else -np.inf
+    return intercept, gradient, np.sqrt(1 - params.deviation_share)
+
+
+def _innovation_sd(params: ScoreParams) -> float:
+    """The SD of a month's conduct shock in the deviation's AR(1) step."""
+    return np.sqrt(1 - params.persistence**2) * np.sqrt(params.deviation_share)
 
 
 @numba.njit(cache=True)
@@ -160,9 +171,8 @@ def move_scores(state: ScoreState, params: ScoreParams, shock: np.ndarray) -> Sc
 
     For a system whose defaults nobody reads: it saves their computation.
     """
-    rho, s = params.persistence, np.sqrt(params.deviation_share)
     deviation = np.empty(state.deviation.shape)
-    _move_deviations(state.deviation, shock, rho, np.sqrt(1 - rho**2) * s, deviation)
+    _move_deviations(state.deviation, shock, params.persistence, _innovation_sd(params), deviation)
     return ScoreState(state.level, deviation, state.band_shares, state.edges)
 
 
@@ -177,15 +187,12 @@ def conduct_month(
     citizen), and about 6 ms a month at a million citizens against NumPy's 9.4 for the draw alone
     (``tests/test_draws.py`` checks the numbers).
     """
-    gradient, n = params.default_gradient, systems[0].level.size
-    # Φ⁻¹(p_i) = intercept − g·z_i, as in step_scores; no default at a rate of 0.
-    intercept = ndtri(params.default_rate) * np.sqrt(1 + gradient**2) if params.default_rate > 0 else -np.inf
-    rho, s = params.persistence, np.sqrt(params.deviation_share)
+    n = systems[0].level.size
     moved = tuple(np.empty(n) for _ in systems)
     defaulted = np.empty(n, dtype=bool)
     _conduct(
-        rng, systems[0].level, intercept, gradient, np.sqrt(1 - params.deviation_share),
-        tuple(system.deviation for system in systems), rho, np.sqrt(1 - rho**2) * s, moved, defaulted,
+        rng, systems[0].level, *_default_threshold(params), tuple(system.deviation for system in systems),
+        params.persistence, _innovation_sd(params), moved, defaulted,
     )  # fmt: skip
     states = tuple(
         ScoreState(system.level, deviation, system.band_shares, system.edges)
